@@ -1,0 +1,3 @@
+from egress_e2e.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""``egress-e2e``: the command-line face of the harness.
+
+Expected failures (``EgressE2EError``) print one line, ``egress-e2e: <message>``, and exit 1;
+usage errors exit 2 (argparse). Subcommands live in ``egress_e2e.commands``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from egress_e2e.errors import EgressE2EError
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _registrars() -> list[Registrar]:
+    from egress_e2e.commands import preflight
+
+    return [preflight.register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="egress-e2e",
+        description="End-to-end proof that Istio egress-gateway patterns work.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except EgressE2EError as exc:
+        print(f"egress-e2e: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("egress-e2e: interrupted", file=sys.stderr)
+        return 130

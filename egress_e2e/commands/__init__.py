@@ -1,0 +1,1 @@
+"""Subcommands of ``egress-e2e``: each module has ``register(subparsers)`` and sets ``func``."""

@@ -1,0 +1,114 @@
+"""What a scenario expects to see, as plain data.
+
+These declarations are read three ways: the evidence layer checks them against what a probe,
+the gateway's access log and the fake observed; ``render``/``list`` print them; the report draws
+them. They hold no behaviour of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Who a SPIFFE identity belongs to, resolved against the layout at run time:
+# "gateway" is the egress gateway's service account, "client" the probing workload's.
+IdentityRole = Literal["gateway", "client", "other-client"]
+
+
+@dataclass(frozen=True)
+class Status:
+    """The HTTP status code the client got."""
+
+    code: int
+
+
+@dataclass(frozen=True)
+class CurlFails:
+    """curl itself failed: one of these exit codes, and (if given) this text in its error line."""
+
+    exit_codes: tuple[int, ...]
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Body:
+    """The response body contains this text."""
+
+    contains: str
+
+
+@dataclass(frozen=True)
+class Echoed:
+    """A request header as the fake echoed it (httpbin /headers): value tests or absence."""
+
+    header: str
+    equals: str | None = None
+    startswith: str | None = None
+    contains: str | None = None
+    absent: bool = False
+
+
+@dataclass(frozen=True)
+class Xfcc:
+    """X-Forwarded-Client-Cert echoed by the fake: By= and URI= are these identities."""
+
+    by: IdentityRole = "gateway"
+    uri: IdentityRole = "client"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """Fields of the access-log line for this probe (by request id; TCP lines by SNI and time).
+
+    Every field left as None is not checked. ``present=False`` asserts that no line appears
+    within the settle window.
+    """
+
+    proxy: Literal["gateway", "sidecar"] = "gateway"
+    present: bool = True
+    tcp: bool | None = None
+    method: str | None = None
+    path: str | None = None
+    protocol: str | None = None
+    response_code: int | None = None
+    response_flags: str | None = None
+    cluster: str | None = None
+    cluster_contains: str | None = None
+    sni: str | None = None
+    downstream_local_port: int | None = None
+    route_name: str | None = None
+    transport_failure_contains: str | None = None
+
+
+@dataclass(frozen=True)
+class FakeSaw:
+    """What the fake external service observed (from its echo headers or its own log)."""
+
+    reached: bool = True
+    scheme: Literal["http", "https"] | None = None
+    port: int | None = None
+    sni: str | None = None
+    client_subject_contains: str | None = None
+    client_verify: str | None = None
+    server_block: str | None = None
+
+
+@dataclass(frozen=True)
+class ProxyConnect:
+    """The fake CONNECT proxy's log shows (or not) a tunnel opened by this probe."""
+
+    present: bool = True
+    target_port: int | None = 443
+
+
+@dataclass(frozen=True)
+class ClusterCounter:
+    """An Envoy cluster's ``cx_total`` on the gateway grew by at least this much over the check."""
+
+    cluster: str
+    at_least: int = 1
+
+
+Expectation = (
+    Status | CurlFails | Body | Echoed | Xfcc | LogLine | FakeSaw | ProxyConnect | ClusterCounter
+)

@@ -1,0 +1,1 @@
+"""The hermetic fake internet: the seeds' external hosts, served by local or containerised fakes."""
