@@ -1,0 +1,1 @@
+"""pytest plugin for the e2e scenarios. (Being built: see the foundation issue.)"""
