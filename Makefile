@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock
 
 ISTIO_VERSION ?=
 K ?=
@@ -39,7 +40,10 @@ help:
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "egress-e2e: Python >= 3.11 is needed, found " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[test]'
+	@echo "egress-e2e: installing pinned Python packages into $(VENV) (log: $(VENV)/pip.log)"
+	@$(PIP) setuptools > $(VENV)/pip.log 2>&1 \
+	  && $(PIP) --no-build-isolation -e '.[test]' >> $(VENV)/pip.log 2>&1 \
+	  || { tail -n 20 $(VENV)/pip.log; echo "egress-e2e: pip install failed (full log: $(VENV)/pip.log)"; exit 1; }
 	@touch $(STAMP)
 
 venv: $(STAMP)

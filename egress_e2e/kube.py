@@ -1,0 +1,199 @@
+"""The thin layer that talks to the Kubernetes API. It decides nothing: the runner, the
+diagnostics and the fakes decide what to send; this module sends it.
+
+``KubeApi`` is the Protocol the rest of the harness is written against; ``KubeClient`` is its
+one real implementation (the ``kubernetes`` client). Offline tests check what the harness would
+send by giving it a recording implementation of the same Protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from egress_e2e.errors import ClusterError
+
+FIELD_MANAGER = "egress-e2e"
+Doc = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    name: str
+    namespace: str
+    phase: str
+    ready: bool
+    # Native sidecars (Istio >= 1.27 on Kubernetes >= 1.33) are init containers: keep both.
+    containers: tuple[str, ...]
+    init_containers: tuple[str, ...]
+    ip: str | None = None
+
+    def has_container(self, name: str) -> bool:
+        return name in self.containers or name in self.init_containers
+
+
+class KubeApi(Protocol):
+    def apply(self, docs: Sequence[Doc]) -> None: ...
+    def delete(self, docs: Sequence[Doc]) -> None: ...
+    def delete_namespace(self, name: str) -> None: ...
+    def namespace_exists(self, name: str) -> bool: ...
+    def pods(self, namespace: str, selector: str) -> list[PodInfo]: ...
+    def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
+             timeout: float) -> ExecResult: ...
+    def logs(self, namespace: str, pod: str, container: str, *, since_seconds: int | None = None,
+             previous: bool = False) -> str: ...
+    def events(self, namespace: str) -> str: ...
+    def configmap_data(self, namespace: str, name: str) -> dict[str, str]: ...
+    def replace_configmap_data(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        ...
+    def server_version(self) -> str: ...
+
+
+def doc_ref(doc: Doc) -> str:
+    """``Kind/namespace/name`` for messages."""
+    meta = doc.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{doc.get('kind')}/{ns + '/' if ns else ''}{meta.get('name')}"
+
+
+class KubeClient:
+    """``KubeApi`` over the official client, from a kubeconfig file (and optional context)."""
+
+    def __init__(self, kubeconfig: Path, context: str | None = None) -> None:
+        from kubernetes import client, config
+        from kubernetes.dynamic import DynamicClient
+
+        try:
+            api_client = config.new_client_from_config(config_file=str(kubeconfig),
+                                                       context=context)
+        except Exception as exc:  # the client raises ConfigException, TypeError, YAML errors
+            raise ClusterError(f"bad kubeconfig {kubeconfig}: {exc}") from exc
+        self._core = client.CoreV1Api(api_client)
+        self._version = client.VersionApi(api_client)
+        self._dynamic = DynamicClient(api_client)
+
+    def _resource(self, doc: Doc) -> Any:
+        return self._dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+
+    def apply(self, docs: Sequence[Doc]) -> None:
+        for doc in docs:
+            meta = doc.get("metadata") or {}
+            try:
+                self._dynamic.server_side_apply(
+                    self._resource(doc), body=dict(doc), name=meta.get("name"),
+                    namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+                    force_conflicts=True,
+                )
+            except Exception as exc:
+                raise ClusterError(f"apply {doc_ref(doc)} failed: {_reason(exc)}") from exc
+
+    def delete(self, docs: Sequence[Doc]) -> None:
+        for doc in docs:
+            meta = doc.get("metadata") or {}
+            try:
+                self._resource(doc).delete(name=meta.get("name"), namespace=meta.get("namespace"))
+            except Exception as exc:
+                if _status(exc) != 404:
+                    raise ClusterError(f"delete {doc_ref(doc)} failed: {_reason(exc)}") from exc
+
+    def delete_namespace(self, name: str) -> None:
+        try:
+            self._core.delete_namespace(name)
+        except Exception as exc:
+            if _status(exc) != 404:
+                raise ClusterError(f"delete namespace {name} failed: {_reason(exc)}") from exc
+
+    def namespace_exists(self, name: str) -> bool:
+        try:
+            self._core.read_namespace(name)
+        except Exception as exc:
+            if _status(exc) == 404:
+                return False
+            raise ClusterError(f"read namespace {name} failed: {_reason(exc)}") from exc
+        return True
+
+    def pods(self, namespace: str, selector: str) -> list[PodInfo]:
+        listing = self._core.list_namespaced_pod(namespace, label_selector=selector)
+        return [_pod_info(item) for item in listing.items]
+
+    def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
+             timeout: float) -> ExecResult:
+        from kubernetes.stream import stream
+
+        resp = stream(
+            self._core.connect_get_namespaced_pod_exec, pod, namespace, command=list(argv),
+            container=container, stderr=True, stdin=False, stdout=True, tty=False,
+            _preload_content=False,
+        )
+        resp.run_forever(timeout=timeout)
+        out, err = str(resp.read_stdout() or ""), str(resp.read_stderr() or "")
+        code = resp.returncode
+        resp.close()
+        return ExecResult(out, err, int(code) if code is not None else -1)
+
+    def logs(self, namespace: str, pod: str, container: str, *, since_seconds: int | None = None,
+             previous: bool = False) -> str:
+        kwargs: dict[str, Any] = {"container": container, "previous": previous}
+        if since_seconds is not None:
+            kwargs["since_seconds"] = since_seconds
+        try:
+            return str(self._core.read_namespaced_pod_log(pod, namespace, **kwargs))
+        except Exception as exc:
+            if previous and _status(exc) == 400:  # no previous container: nothing to show
+                return ""
+            raise ClusterError(f"logs {namespace}/{pod}/{container}: {_reason(exc)}") from exc
+
+    def events(self, namespace: str) -> str:
+        listing = self._core.list_namespaced_event(namespace)
+        lines = [
+            f"{e.last_timestamp or e.event_time} {e.type} {e.reason} "
+            f"{e.involved_object.kind}/{e.involved_object.name}: {e.message}"
+            for e in listing.items
+        ]
+        return "\n".join(lines)
+
+    def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
+        cm = self._core.read_namespaced_config_map(name, namespace)
+        return dict(cm.data or {})
+
+    def replace_configmap_data(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        self._core.patch_namespaced_config_map(name, namespace, {"data": dict(data)})
+
+    def server_version(self) -> str:
+        info = self._version.get_code()
+        return str(info.git_version)
+
+
+def _pod_info(item: Any) -> PodInfo:
+    conditions = item.status.conditions or []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return PodInfo(
+        name=item.metadata.name,
+        namespace=item.metadata.namespace,
+        phase=item.status.phase or "Unknown",
+        ready=ready,
+        containers=tuple(c.name for c in item.spec.containers or []),
+        init_containers=tuple(c.name for c in item.spec.init_containers or []),
+        ip=item.status.pod_ip,
+    )
+
+
+def _status(exc: Exception) -> int | None:
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _reason(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if body:
+        return str(body)[:500]
+    return str(exc)[:500]
