@@ -1,3 +1,4 @@
-"""Root conftest: loads the harness's pytest plugin for scenarios/ (and, inertly, for tests/)."""
+"""Root conftest: the harness's pytest plugin (active only for runs of scenarios/) and pytester,
+which the offline tests use to run example test sessions."""
 
-pytest_plugins = ["egress_e2e.plugin"]
+pytest_plugins = ["egress_e2e.plugin", "pytester"]
