@@ -56,7 +56,7 @@ def test_engine_that_answers_an_error_is_not_usable(
         engine_socket: tuple[Path, list[bytes]]) -> None:
     path, replies = engine_socket
     replies[0] = b"HTTP/1.1 500 Internal Server Error\r\n\r\n"
-    with pytest.raises(DockerUnavailable, match="unexpected answer 'HTTP/1.1 500"):
+    with pytest.raises(DockerUnavailable, match=r"unexpected answer 'HTTP/1\.1 500"):
         require_engine(EngineAddress(f"unix://{path}"))
 
 
