@@ -1,0 +1,83 @@
+"""One face for the fake internet, wherever it runs (local processes, containers on the kind
+network, Deployments in an existing cluster), so scenarios never ask where the fakes are."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from egress_e2e.errors import WaitTimeout
+from egress_e2e.fakes import hosts
+from egress_e2e.pki import Pki
+
+
+@dataclass(frozen=True)
+class FakePorts:
+    """The ports a client dials. Containers and pods use the fixed ports of ``hosts``; local
+    processes get free loopback ports at run time."""
+
+    http: int = hosts.HTTP_PORT
+    tls: int = hosts.TLS_PORT
+    mtls: int = hosts.MTLS_PORT
+    untrusted: int = hosts.UNTRUSTED_PORT
+    connect: int = hosts.CONNECT_PORT
+
+
+class FakeInternet(Protocol):
+    """What a scenario may know about the fake internet."""
+
+    @property
+    def run_id(self) -> str:
+        """Stamped on every answer as the ``hosts.PROVENANCE`` header."""
+        ...
+
+    @property
+    def pki(self) -> Pki:
+        """The run's PKI (CA to trust, client certificate for mTLS, the untrusted CA)."""
+        ...
+
+    @property
+    def ports(self) -> FakePorts: ...
+
+    @property
+    def connect_proxy_address(self) -> str:
+        """The CONNECT proxy's IP, for EnvoyFilters that tunnel to it (seed 004)."""
+        ...
+
+    def dns_entries(self) -> Mapping[str, str]:
+        """Host name -> IP the (cluster) DNS must answer for it; ``coredns.add_fake_hosts``
+        turns this into Corefile entries."""
+        ...
+
+    def nginx_access_log(self) -> str:
+        """The web fake's access log so far (one line per request, ``block=... sni=...``)."""
+        ...
+
+    def proxy_access_log(self) -> str:
+        """The CONNECT proxy's access log so far (``"CONNECT <target> - HTTP/1.1" - 200``)."""
+        ...
+
+
+def wait_for_log_line(read: Callable[[], str], needle: str, *, what: str,
+                      timeout: float = 15.0, interval: float = 0.1) -> str:
+    """Poll ``read`` until a line contains ``needle``; return that line.
+
+    Access logs are written when a request or tunnel ends and Envoy flushes its log on a timer,
+    so a line can lag the response by a moment.
+    """
+    deadline = time.monotonic() + timeout
+    text = ""
+    while True:
+        text = read()
+        for line in text.splitlines():
+            if needle in line:
+                return line
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    last = " | ".join(text.strip().splitlines()[-3:]) or "(empty)"
+    raise WaitTimeout(
+        f"{what} has no line containing {needle!r} within {timeout:g} s; last lines: {last}"
+    )
