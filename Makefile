@@ -16,7 +16,7 @@ ARGS ?=
 ARTIFACTS ?= artifacts
 
 # Debian packages the offline suite runs for real (nginx fakes, headless Chromium for the report).
-DEBIAN_PACKAGES := nginx chromium
+DEBIAN_PACKAGES := nginx chromium curl iproute2
 
 E2E_ARGS := -n $(WORKERS) --reuse-cluster --artifacts-dir $(ARTIFACTS)
 ifneq ($(strip $(ISTIO_VERSION)),)

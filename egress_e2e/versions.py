@@ -100,6 +100,15 @@ class Versions:
     kind: KindRelease
     releases: Mapping[str, IstioRelease]
     default_istio: str
+    # Container images the harness itself runs (clients, fakes), by role: tag and digest.
+    images: Mapping[str, str]
+
+    def image(self, role: str) -> str:
+        try:
+            return self.images[role]
+        except KeyError:
+            raise ConfigError(f"{self.path.name}: [images] has no {role!r} "
+                              f"(known: {', '.join(sorted(self.images))})") from None
 
     @property
     def known_istio(self) -> tuple[str, ...]:
@@ -123,6 +132,11 @@ class Versions:
 
     def node_image_for(self, release: IstioRelease) -> str:
         return self.kind.node_image(release.kubernetes)
+
+
+# Every image the harness runs itself; each must be pinned by digest.
+HARNESS_IMAGE_ROLES = ("curl", "httpbin", "nginx", "envoy")
+_PINNED_IMAGE = re.compile(r"[a-z0-9./_-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}")
 
 
 def load(path: Path | None = None) -> Versions:
@@ -159,7 +173,19 @@ def parse(data: Mapping[str, Any], where: Path) -> Versions:
         raise ConfigError(
             f"{where}: istio.default {default!r} is not one of {', '.join(sorted(releases))}"
         )
-    return Versions(where, kind, releases, default)
+    return Versions(where, kind, releases, default, _harness_images(data, where))
+
+
+def _harness_images(data: Mapping[str, Any], where: Path) -> dict[str, str]:
+    table = _table(data, "images", where)
+    images: dict[str, str] = {}
+    for role in HARNESS_IMAGE_ROLES:
+        ref = _text(table, role, "images", where)
+        if not _PINNED_IMAGE.fullmatch(ref):
+            raise ConfigError(f"{where}: images.{role} must be <repo>:<tag>@sha256:<64 hex>, "
+                              f"got {ref!r}")
+        images[role] = ref
+    return images
 
 
 def _istio_release(version: str, body: Any, kind: KindRelease, where: Path) -> IstioRelease:

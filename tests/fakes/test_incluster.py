@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from egress_e2e.fakes import config, containers, hosts, incluster
+from egress_e2e.images import image
 from egress_e2e.pki import generate
 
 RUN = "beef00112233"
@@ -71,9 +72,9 @@ def test_redacted_objects_hold_no_key_material(objects, pki) -> None:
 def test_containers_match_the_container_placement(objects) -> None:
     web, proxy = _kind(objects, "Deployment")
     pods = {c["name"]: c for d in (web, proxy) for c in d["spec"]["template"]["spec"]["containers"]}
-    assert pods["nginx"]["image"] == containers.NGINX_IMAGE.ref
-    assert pods["httpbin"]["image"] == containers.HTTPBIN_IMAGE.ref
-    assert pods["envoy"]["image"] == containers.ENVOY_IMAGE.ref
+    assert pods["nginx"]["image"] == image("nginx").ref
+    assert pods["httpbin"]["image"] == image("httpbin").ref
+    assert pods["envoy"]["image"] == image("envoy").ref
     assert pods["nginx"]["command"] == config.nginx_argv("nginx", "/etc/fake-internet/nginx.conf")
     assert pods["envoy"]["command"][:3] == ["envoy", "-c",
                                             "/etc/fake-internet/envoy-connect-proxy.yaml"]
