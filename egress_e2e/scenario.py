@@ -100,6 +100,25 @@ class Seed:
 
 
 @dataclass(frozen=True)
+class SeedNames:
+    """The names the seed itself uses, for the seed layout (seed 001's are the defaults).
+
+    ``gateway_installed``: the seed's gateway comes with the Istio install (001, 002), so the
+    seed layout renders no Deployment for it; seed 000 deploys its own by injection template.
+    """
+
+    client_ns: str = "default"
+    other_ns: str = "other"
+    gateway_ns: str = "istio-system"
+    gateway_name: str = "istio-egressgateway"
+    gateway_sa: str = "istio-egressgateway-service-account"
+    gateway_labels: tuple[tuple[str, str], ...] = (("istio", "egressgateway"),)
+    gateway_installed: bool = True
+    # Where the seed puts mesh-wide config (seed 002's ServiceEntry lives in istio-system).
+    mesh_config_ns: str = "istio-system"
+
+
+@dataclass(frozen=True)
 class Scenario:
     id: str
     title: str
@@ -117,6 +136,7 @@ class Scenario:
     needs_network_policy: bool = False
     fakes: tuple[str, ...] = ("httpbin",)
     tags: tuple[str, ...] = field(default=())
+    seed_names: SeedNames = field(default=SeedNames())
 
     @property
     def resources(self) -> tuple[str, ...]:

@@ -1,0 +1,156 @@
+"""Seed 001's "Basic Egress Gateway Setup": plain HTTP through the egress gateway, TLS
+origination at the gateway, and ISTIO_MUTUAL between sidecar and gateway with and without
+origination. The seed builds each step on the last; here each scenario declares its whole set.
+"""
+
+from __future__ import annotations
+
+from egress_e2e.catalog._seeds import HERMETIC, SEED_000, SEED_001, SEED_002
+from egress_e2e.expectations import Echoed, FakeSaw, LogLine, Status, Xfcc
+from egress_e2e.fakes import hosts
+from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+
+HTTPBIN_HEADERS = Curl(f"http://{hosts.HTTPBIN}/headers")
+
+# Said by every scenario that originates TLS to the fake.
+TRUSTS_FAKE_CA = ("the origination DestinationRule adds credentialName: the per-run fake CA "
+                  "Secret (key cacert) in the gateway's namespace, because proxies verify the "
+                  "server certificate and the fake's is signed by that CA")
+SCOPED = ("the isolated layout applies the same objects in the scenario's namespaces, with its "
+          "own gateway and exportTo limited to those namespaces")
+
+GATEWAY_HTTP = Scenario(
+    id="gateway-http",
+    title="Plain HTTP through the egress gateway (still insecure)",
+    seeds=(
+        Seed(SEED_001, "HTTP through Egress Gateway (still insecure)"),
+        Seed(SEED_002, "Sending Traffic Through Egress Gateway (the HTTP route)"),
+    ),
+    flow=(Hop.app("plain HTTP"), Hop.sidecar("plain HTTP"), Hop.gateway("plain HTTP"),
+          Hop.external(hosts.HTTPBIN)),
+    steps=(
+        Step(
+            says="ServiceEntry for httpbin.org, a Gateway on the gateway's port 80 and a "
+                 "VirtualService sending mesh traffic to the gateway and on to httpbin.org:80.",
+            apply=("serviceentry", "gateway", "virtualservice"),
+            checks=(
+                Check(
+                    "the request leaves through the gateway as plain HTTP",
+                    HTTPBIN_HEADERS,
+                    (
+                        Status(200),
+                        Echoed("X-Envoy-Internal", equals="true"),
+                        Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
+                        LogLine(proxy="gateway", method="GET", path="/headers",
+                                protocol="HTTP/2", response_code=200,
+                                cluster="outbound|80||httpbin.org"),
+                        FakeSaw(scheme="http", port=hosts.HTTP_PORT),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    differs=(HERMETIC, SCOPED),
+)
+
+GATEWAY_TLS_ORIGINATION = Scenario(
+    id="gateway-tls-origination",
+    title="HTTP to the gateway, which originates TLS to httpbin.org:443",
+    seeds=(
+        Seed(SEED_001, "HTTPS through Egress Gateway, with TLS Origination at the Gateway"),
+        Seed(SEED_000, "TLS Origination (destintionrule.yaml)"),
+    ),
+    flow=(Hop.app("plain HTTP"), Hop.sidecar("plain HTTP"), Hop.gateway("TLS originated"),
+          Hop.external(hosts.HTTPBIN)),
+    steps=(
+        Step(
+            says="The HTTP setup with the gateway's route sent to httpbin.org:443 and a "
+                 "DestinationRule originating TLS (SIMPLE) on port 443.",
+            apply=("serviceentry", "gateway", "virtualservice", "destinationrule-originate-tls"),
+            checks=(
+                Check(
+                    "the gateway turns the plain request into HTTPS",
+                    HTTPBIN_HEADERS,
+                    (
+                        Status(200),
+                        Echoed("X-Envoy-Decorator-Operation", equals="httpbin.org:443/*"),
+                        LogLine(proxy="gateway", cluster="outbound|443||httpbin.org"),
+                        FakeSaw(scheme="https", port=hosts.TLS_PORT, sni=hosts.HTTPBIN),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    differs=(HERMETIC, SCOPED, TRUSTS_FAKE_CA),
+)
+
+MTLS_GATEWAY_TLS_ORIGINATION = Scenario(
+    id="mtls-gateway-tls-origination",
+    title="ISTIO_MUTUAL from sidecar to gateway, TLS originated at the gateway",
+    seeds=(Seed(SEED_001, "HTTPS through Egress Gateway, with TLS Origination at the Gateway "
+                          "and mTLS Between the Sidecar and the Gateway"),),
+    flow=(Hop.app("plain HTTP"), Hop.sidecar("ISTIO_MUTUAL"), Hop.gateway("TLS originated"),
+          Hop.external(hosts.HTTPBIN)),
+    steps=(
+        Step(
+            says="Gateway on 443 with tls ISTIO_MUTUAL, a DestinationRule making the sidecar "
+                 "use ISTIO_MUTUAL (sni httpbin.org) to the gateway, the VirtualService on the "
+                 "new port, and the TLS-origination DestinationRule.",
+            apply=("serviceentry", "gateway", "destinationrule-mtls-to-gateway",
+                   "virtualservice", "destinationrule-originate-tls"),
+            checks=(
+                Check(
+                    "the gateway terminates the mesh mTLS and originates TLS",
+                    HTTPBIN_HEADERS,
+                    (
+                        Status(200),
+                        Xfcc(by="gateway", uri="client"),
+                        LogLine(proxy="gateway", protocol="HTTP/1.1",
+                                downstream_local_port=8443, sni=hosts.HTTPBIN,
+                                cluster="outbound|443||httpbin.org"),
+                        FakeSaw(scheme="https", port=hosts.TLS_PORT, sni=hosts.HTTPBIN),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    differs=(HERMETIC, SCOPED, TRUSTS_FAKE_CA,
+             "the client pod runs as service account 'curl' (the seed's ran as 'default'), so "
+             "XFCC's URI names curl"),
+)
+
+MTLS_GATEWAY_HTTP = Scenario(
+    id="mtls-gateway-http",
+    title="ISTIO_MUTUAL from sidecar to gateway, plain HTTP out",
+    seeds=(Seed(SEED_001, "HTTP through Egress Gateway, with mTLS Between the Sidecar and the "
+                          "Gateway"),),
+    flow=(Hop.app("plain HTTP"), Hop.sidecar("ISTIO_MUTUAL"), Hop.gateway("plain HTTP"),
+          Hop.external(hosts.HTTPBIN)),
+    steps=(
+        Step(
+            says="The ISTIO_MUTUAL setup with the gateway's route back to httpbin.org:80 and no "
+                 "origination DestinationRule.",
+            apply=("serviceentry", "gateway", "destinationrule-mtls-to-gateway",
+                   "virtualservice"),
+            checks=(
+                Check(
+                    "mesh mTLS to the gateway, plain HTTP from it",
+                    HTTPBIN_HEADERS,
+                    (
+                        Status(200),
+                        Xfcc(by="gateway", uri="client"),
+                        Echoed("X-Envoy-Decorator-Operation", equals="httpbin.org:80/*"),
+                        LogLine(proxy="gateway", cluster="outbound|80||httpbin.org"),
+                        FakeSaw(scheme="http", port=hosts.HTTP_PORT),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    differs=(HERMETIC, SCOPED,
+             "the client pod runs as service account 'curl' (the seed's ran as 'default'), so "
+             "XFCC's URI names curl"),
+)
+
+SCENARIOS = (GATEWAY_HTTP, GATEWAY_TLS_ORIGINATION, MTLS_GATEWAY_TLS_ORIGINATION,
+             MTLS_GATEWAY_HTTP)

@@ -1,0 +1,32 @@
+"""The e2e scenarios: one test per catalog entry, selected with ``-k <id>``.
+
+Each test only hands its scenario to ``egress_run`` (the plugin's fixture), which applies the
+scenario's resources and checks its evidence. Collection needs no cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from egress_e2e import catalog
+from egress_e2e.scenario import Scenario
+
+# Scenarios on istio-system's shared gateway run one after another on one xdist worker.
+SHARED_GATEWAY_GROUP = "istio-system-gateway"
+
+
+def scenario_marks(scenario: Scenario) -> list[pytest.MarkDecorator]:
+    marks = [pytest.mark.scenario(scenario.id)]
+    if scenario.gateway == "shared":
+        marks.append(pytest.mark.xdist_group(SHARED_GATEWAY_GROUP))
+    return marks
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [pytest.param(s, id=s.id, marks=scenario_marks(s)) for s in catalog.ALL],
+)
+def test_scenario(scenario: Scenario, egress_run: Callable[[Scenario], None]) -> None:
+    egress_run(scenario)
