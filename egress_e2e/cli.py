@@ -16,9 +16,10 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    from egress_e2e.commands import preflight
+    from egress_e2e.commands import catalog, clean, matrix, preflight, report, tools
 
-    return [preflight.register]
+    return [preflight.register, matrix.register, tools.register, clean.register, catalog.register,
+            report.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ import pytest
 
 from egress_e2e import proc
 from egress_e2e.errors import CommandFailed, ConfigError, format_command
+from egress_e2e.report import record
 
 REDACTED = "<redacted>"
 PROXY_CONTAINER = "istio-proxy"
@@ -350,7 +351,8 @@ def _safe(part: str) -> str:
 # --- pytest: phase outcomes and the report ---------------------------------------------------
 
 PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
-BUNDLE_PROPERTY = "diagnostics_bundle"
+# The JUnit property naming the bundle: the same one the report reads.
+BUNDLE_PROPERTY = record.DIAGNOSTICS
 
 
 class PhaseRecorder:
@@ -382,5 +384,5 @@ def failed(item: pytest.Item) -> bool:
 
 def attach(item: pytest.Item, bundle: Path) -> None:
     """Name the bundle in the report: a JUnit property and a teardown report section."""
-    item.user_properties.append((BUNDLE_PROPERTY, str(bundle)))
+    record.diagnostics(item, bundle)
     item.add_report_section("teardown", "diagnostics", f"diagnostics bundle: {bundle}\n")

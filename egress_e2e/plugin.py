@@ -9,14 +9,21 @@ Runs that collect only, or that do not point at ``scenarios/``, never touch a cl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from egress_e2e import diagnostics, gates, render
 from egress_e2e import settings as settings_mod
 from egress_e2e.environment import E2EEnvironment
 from egress_e2e.errors import EgressE2EError
+from egress_e2e.kube import KubeClient
+from egress_e2e.report.model import RunInfo
+from egress_e2e.report.pytest_plugin import install as install_report
+from egress_e2e.runner import NetworkPolicyProbe, ScenarioRun
+from egress_e2e.scenario import Scenario
 from egress_e2e.timings import PhaseTimer
 
 ENV_KEY = pytest.StashKey[E2EEnvironment]()
@@ -57,9 +64,13 @@ def wants_cluster(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    diagnostics.register(config)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput and WORKER_INPUT_KEY in workerinput:
-        config.stash[ENV_KEY] = E2EEnvironment.from_json(workerinput[WORKER_INPUT_KEY])
+        env = E2EEnvironment.from_json(workerinput[WORKER_INPUT_KEY])
+        config.stash[ENV_KEY] = env
+        # Workers only tag their items; the controller writes the report files.
+        install_report(config, env.artifacts_dir, RunInfo(istio_version=env.istio_version))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -72,10 +83,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[TIMER_KEY] = timer
     try:
         settings = read_settings(config)
-        config.stash[SETTINGS_KEY] = settings
-        config.stash[ENV_KEY] = environment.prepare(settings, timer)
     except EgressE2EError as exc:
         pytest.exit(f"egress-e2e: {exc}", returncode=1)
+    config.stash[SETTINGS_KEY] = settings
+    reporter = install_report(config, settings.artifacts_dir,
+                              RunInfo(istio_version=settings.istio_version or ""),
+                              scenario_lookup=_catalog_lookup,
+                              session_phases=lambda: timer.phases)
+    try:
+        env = environment.prepare(settings, timer)
+    except EgressE2EError as exc:
+        # pytest.exit skips sessionfinish: record how far setup got before leaving.
+        timer.write(settings.artifacts_dir / "timings.json",
+                    {"exitstatus": 1, "setup_error": str(exc)})
+        pytest.exit(f"egress-e2e: {exc}", returncode=1)
+    config.stash[ENV_KEY] = env
+    reporter.update_run(istio_version=env.istio_version,
+                        kubernetes_version=env.kubernetes_version,
+                        kind_version=env.kind_version or "")
+
+
+def _catalog_lookup(scenario_id: str) -> Scenario | None:
+    from egress_e2e import catalog
+
+    return next((s for s in catalog.ALL if s.id == scenario_id), None)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -126,3 +157,44 @@ def egress_environment(request: pytest.FixtureRequest) -> E2EEnvironment:
         pytest.fail("no e2e environment: run scenarios through 'make e2e' or "
                     "'pytest scenarios/' (setup happens once per session)", pytrace=False)
     return env
+
+
+@pytest.fixture
+def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironment
+               ) -> Iterator[Callable[[Scenario], None]]:
+    """Run a scenario on the session's cluster; on failure write its diagnostics bundle
+    before its namespaces are deleted, then always clean up."""
+    env = egress_environment
+    api = KubeClient(env.kubeconfig)
+    timer = PhaseTimer(emit=_progress_printer(request.config))
+    runs: list[ScenarioRun] = []
+
+    def run(scenario: Scenario) -> None:
+        reason = gates.skip_reason(scenario, env.istio_version)
+        if reason is not None:
+            pytest.skip(reason)
+        if scenario.needs_network_policy:
+            verdict = _NETWORK_POLICY.enforced(api, env, render.WORKLOAD_IMAGES["curl"])
+            if not verdict.enforced:
+                pytest.skip(f"{scenario.id}: NetworkPolicy is not enforced here "
+                            f"({verdict.reason})")
+        scenario_run = ScenarioRun(scenario, env, api, timer, request.node)
+        runs.append(scenario_run)
+        scenario_run.execute()
+
+    yield run
+    for scenario_run in runs:
+        if diagnostics.failed(request.node):
+            _write_bundle(request.node, scenario_run, env)
+        scenario_run.cleanup()
+
+
+def _write_bundle(item: pytest.Item, scenario_run: ScenarioRun, env: E2EEnvironment) -> None:
+    items = diagnostics.gather_items(scenario_run.diagnostics_target())
+    files = {**diagnostics.gather(items), **scenario_run.diagnostics_files()}
+    bundle = diagnostics.write_bundle(env.artifacts_dir, env.run_id, item.nodeid, files, items)
+    diagnostics.attach(item, bundle)
+
+
+# NetworkPolicy enforcement: measured once per process, only when a scenario needs it.
+_NETWORK_POLICY = NetworkPolicyProbe()

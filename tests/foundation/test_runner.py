@@ -1,0 +1,216 @@
+"""The scenario runner against a recording Kubernetes API and the real local fake internet.
+
+The Kubernetes API cannot run here, so ``RecordingKube`` keeps what the runner sends (applies,
+waits, execs, deletes) and answers like a cluster whose pods are Ready. Its ``exec`` runs the
+probe's curl for real, here, pointed at the local nginx/httpbin fakes: the probe, the
+evidence, the waits and the verification are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from egress_e2e import catalog, proc
+from egress_e2e.environment import E2EEnvironment
+from egress_e2e.errors import WaitTimeout
+from egress_e2e.expectations import Echoed, FakeSaw, LogLine, Status
+from egress_e2e.fakes import hosts, local
+from egress_e2e.kube import ExecResult, PodInfo
+from egress_e2e.layout import PROTECTED_NAMESPACES
+from egress_e2e.runner import ScenarioRun, selector_of
+from egress_e2e.scenario import Check, Curl, Step
+from egress_e2e.timings import PhaseTimer
+from egress_e2e.waits import Timeouts
+
+
+@dataclass
+class RecordingKube:
+    """A ``KubeApi`` that records what it is sent; curl execs run locally against the fakes."""
+
+    fakes: local.LocalFakes
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def apply(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        self.calls.append(("apply", [dict(d) for d in docs]))
+
+    def delete(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        self.calls.append(("delete", [f"{d['kind']}/{d['metadata']['name']}" for d in docs]))
+
+    def delete_namespace(self, name: str) -> None:
+        self.calls.append(("delete_namespace", name))
+
+    def namespace_exists(self, name: str) -> bool:
+        return True
+
+    def pods(self, namespace: str, selector: str) -> list[PodInfo]:
+        self.calls.append(("pods", (namespace, selector)))
+        name = selector.split("=", 1)[1].split(",", maxsplit=1)[0]
+        return [PodInfo(name, namespace, "Running", True, ("curl",), ("istio-proxy",), "10.0.0.9")]
+
+    def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
+             timeout: float) -> ExecResult:
+        self.calls.append(("exec", (namespace, pod, container, list(argv))))
+        if argv[0] != "curl":
+            return ExecResult("", f"{argv[0]}: not in this recording", 127)
+        done = proc.run(self._locally(argv), timeout=timeout, check=False)
+        return ExecResult(done.stdout, done.stderr, done.returncode)
+
+    def _locally(self, argv: Sequence[str]) -> list[str]:
+        """The pod's curl, here: the mounted PKI path and the seed host's ports map to the
+        local fakes."""
+        pki = str(self.fakes.pki.directory)
+        mapped = [arg.replace("/etc/fake-internet", pki) for arg in argv]
+        ports = self.fakes.ports
+        return ["curl", "--connect-to", f":80:127.0.0.1:{ports.http}",
+                "--connect-to", f":443:127.0.0.1:{ports.tls}", *mapped[1:]]
+
+    def logs(self, namespace: str, pod: str, container: str, *,
+             since_seconds: int | None = None, previous: bool = False) -> str:
+        self.calls.append(("logs", (namespace, pod, container)))
+        return ""
+
+    def events(self, namespace: str) -> str:
+        return ""
+
+    def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
+        return {}
+
+    def replace_configmap_data(self, namespace: str, name: str,
+                               data: Mapping[str, str]) -> None:
+        self.calls.append(("configmap", (namespace, name)))
+
+    def server_version(self) -> str:
+        return "v1.37.0"
+
+
+@dataclass
+class LocalLogs:
+    fakes: local.LocalFakes
+
+    def read(self, which: str) -> str:
+        return self.fakes.nginx_access_log() if which == "nginx" else \
+            self.fakes.proxy_access_log()
+
+    def container_names(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass
+class Item:
+    user_properties: list[tuple[str, object]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.LocalFakes]:
+    with local.start(tmp_path_factory.mktemp("fakes")) as running:
+        yield running
+
+
+def _env(fakes: local.LocalFakes, tmp_path: Path) -> E2EEnvironment:
+    return E2EEnvironment(
+        run_id=fakes.run_id, kubeconfig=tmp_path / "kubeconfig", istio_version="1.31.1",
+        kubernetes_version="v1.37.0", cluster_name="egress-e2e-1-31", kind_version="v0.33.0",
+        created_cluster=False, artifacts_dir=tmp_path / "artifacts", private_dir=tmp_path,
+        fakes={"placement": "containers", "pki_dir": str(fakes.pki.directory),
+               "connect_proxy_address": "127.0.0.1"},
+    )
+
+
+FAST = Timeouts(converge=8.0, settle=1.5, interval=0.2, probe=5.0, evidence=0.5)
+
+# seed 001's ServiceEntry step, with what the local fakes can show without a mesh.
+REACHES_FAKE = Check(
+    "plain HTTP reaches the fake, stamped with this run",
+    Curl(f"http://{hosts.HTTPBIN}/headers"),
+    (Status(200), FakeSaw(scheme="http", server_block="httpbin-http"),
+     Echoed("X-Envoy-Internal", absent=True), LogLine(proxy="gateway", present=False)),
+)
+
+
+def _scenario(check: Check) -> Any:
+    base = catalog.by_id("serviceentry-direct")
+    return replace(base, steps=(Step("the ServiceEntry", apply=("serviceentry",),
+                                     checks=(check,)),))
+
+
+def _run(fakes: local.LocalFakes, tmp_path: Path, check: Check
+         ) -> tuple[ScenarioRun, RecordingKube, Item]:
+    kube, item = RecordingKube(fakes), Item()
+    run = ScenarioRun(_scenario(check), _env(fakes, tmp_path), kube, PhaseTimer(emit=print),
+                      item, timeouts=FAST, fake_logs=LocalLogs(fakes))
+    return run, kube, item
+
+
+def test_a_scenario_applies_waits_probes_and_cleans_up(fakes: local.LocalFakes,
+                                                        tmp_path: Path) -> None:
+    run, kube, item = _run(fakes, tmp_path, REACHES_FAKE)
+    run.execute()
+    run.cleanup()
+
+    kinds = [call[0] for call in kube.calls]
+    # Base first (namespaces lead it), then the step's ServiceEntry, then probes, then cleanup.
+    first_apply = next(docs for kind, docs in kube.calls if kind == "apply")
+    assert first_apply[0]["kind"] == "Namespace"
+    secrets = [d for d in first_apply if d["kind"] == "Secret"]
+    assert secrets and any(fakes.pki.ca_cert.read_text().strip() in json.dumps(d["data"] if
+                           "data" in d else d.get("stringData", {})).replace("\\n", "\n")
+                           for d in secrets)
+    step_apply = [docs for kind, docs in kube.calls if kind == "apply"][1]
+    assert [d["kind"] for d in step_apply] == ["ServiceEntry"]
+    assert step_apply[0]["metadata"]["namespace"] == run.layout.client_ns
+
+    waited = {args for kind, args in kube.calls if kind == "pods"}
+    assert (run.layout.client_ns, "app=curl,egress-e2e/client-role=curl") in waited
+    gateway_selector = ",".join(f"{k}={v}" for k, v in run.layout.gateway_labels)
+    assert (run.layout.gateway_ns, gateway_selector) in waited
+    execs = [args for kind, args in kube.calls if kind == "exec"]
+    assert execs and all(e[:3] == (run.layout.client_ns, "curl", "curl") for e in execs)
+    assert len(execs) >= REACHES_FAKE.consecutive
+    assert any(a.startswith("x-request-id: ") for a in execs[0][3])
+
+    deleted = [args for kind, args in kube.calls if kind == "delete_namespace"]
+    assert deleted and set(deleted) == set(run.layout.owned_namespaces)
+    assert not set(deleted) & PROTECTED_NAMESPACES
+    assert kinds.index("delete_namespace") > max(i for i, k in enumerate(kinds) if k == "exec")
+
+    observed = run.last_observation
+    assert observed is not None and observed.probe.status == 200
+    assert observed.probe.headers.get(hosts.PROVENANCE) == fakes.run_id
+    names = [name for name, _ in item.user_properties]
+    for phase in ("apply", "propagate", "probe", "cleanup"):
+        assert f"phase_{phase}" in names
+    evidence = [json.loads(str(v)) for n, v in item.user_properties if n == "evidence"]
+    assert evidence and evidence[0]["status"] == 200
+
+
+def test_a_check_that_never_holds_gives_up_with_the_last_observation(
+        fakes: local.LocalFakes, tmp_path: Path) -> None:
+    wrong = replace(REACHES_FAKE, name="expects a 503", expect=(Status(503),))
+    run, _, item = _run(fakes, tmp_path, wrong)
+    with pytest.raises(WaitTimeout) as info:
+        run.execute()
+    message = str(info.value)
+    assert "serviceentry-direct: expects a 503" in message
+    assert "expected 503" in message and "HTTP 200" in message
+    files = run.diagnostics_files()
+    assert "HTTP 200" in files["observation.txt"] or "status: 200" in files["probe.txt"]
+    assert "BEGIN" not in files["manifests/applied.yaml"].replace("BEGIN CERTIFICATE", "")
+    assert any(name == "evidence" for name, _ in item.user_properties)
+
+
+def test_selector_comes_from_the_workload_document() -> None:
+    from egress_e2e.render import Document
+
+    deployment = Document("base/gateway.yaml", 1, {
+        "kind": "Deployment", "metadata": {"name": "gw"},
+        "spec": {"selector": {"matchLabels": {"istio": "gateway-abc", "app": "gw"}}}})
+    pod = Document("base/clients.yaml", 2,
+                   {"kind": "Pod", "metadata": {"name": "curl", "labels": {"app": "curl"}}})
+    assert selector_of(deployment) == "app=gw,istio=gateway-abc"
+    assert selector_of(pod) == "app=curl"
