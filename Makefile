@@ -18,7 +18,7 @@ ARTIFACTS ?= artifacts
 # Debian packages the offline suite runs for real (nginx fakes, headless Chromium for the report).
 DEBIAN_PACKAGES := nginx chromium curl iproute2
 
-E2E_ARGS := -n $(WORKERS) --reuse-cluster --artifacts-dir $(ARTIFACTS)
+E2E_ARGS := -n $(WORKERS) --dist loadgroup --reuse-cluster --artifacts-dir $(ARTIFACTS)
 ifneq ($(strip $(ISTIO_VERSION)),)
 E2E_ARGS += --istio-version $(ISTIO_VERSION)
 endif
