@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from egress_e2e import diagnostics, gates, render
+from egress_e2e import diagnostics, gates, netpol, render
 from egress_e2e import settings as settings_mod
 from egress_e2e.environment import E2EEnvironment
 from egress_e2e.errors import EgressE2EError
@@ -175,9 +175,9 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
             pytest.skip(reason)
         if scenario.needs_network_policy:
             verdict = _NETWORK_POLICY.enforced(api, env, render.WORKLOAD_IMAGES["curl"])
-            if not verdict.enforced:
-                pytest.skip(f"{scenario.id}: NetworkPolicy is not enforced here "
-                            f"({verdict.reason})")
+            reason = netpol.skip_reason(scenario, verdict)
+            if reason is not None:
+                pytest.skip(reason)
         scenario_run = ScenarioRun(scenario, env, api, timer, request.node)
         runs.append(scenario_run)
         scenario_run.execute()
