@@ -15,9 +15,10 @@ from typing import Any
 from egress_e2e import cluster, docker, istio, tools
 from egress_e2e import versions as versions_mod
 from egress_e2e.errors import ClusterError, ConfigError
+from egress_e2e.fakelogs import FakeLogs
 from egress_e2e.fakes import containers, coredns, incluster
 from egress_e2e.fakes.local import new_run_id
-from egress_e2e.fakes.placement import FakeInternet
+from egress_e2e.fakes.placement import AddressedFakes, FakeInternet
 from egress_e2e.kube import KubeApi, KubeClient
 from egress_e2e.pki import Pki
 from egress_e2e.pki import generate as generate_pki
@@ -228,5 +229,5 @@ def _start_in_cluster(api: KubeApi, run_id: str, pki: Pki, kubeconfig: Path,
     web = wait_pod_ip(api, namespace, f"app={incluster.WEB_NAME}", 180.0 * timeout_scale)
     api.apply(incluster.proxy_objects(run_id, web))
     proxy = wait_pod_ip(api, namespace, f"app={incluster.PROXY_NAME}", 180.0 * timeout_scale)
-    return incluster.InClusterFakes(run_id, pki, web, proxy, str(kubeconfig),
-                                    kubectl=str(istio.kubectl_path()))
+    logs = FakeLogs("in-cluster", run_id, str(kubeconfig), kubectl=str(istio.kubectl_path()))
+    return AddressedFakes(run_id, pki, web, proxy, logs.read)

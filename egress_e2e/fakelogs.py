@@ -8,12 +8,11 @@ from typing import Literal, Protocol
 
 from egress_e2e import proc
 from egress_e2e.fakes import containers, incluster
-
-Which = Literal["nginx", "connect-proxy"]
+from egress_e2e.fakes.placement import LogName
 
 
 class FakeLogReader(Protocol):
-    def read(self, which: Which) -> str: ...
+    def read(self, which: LogName) -> str: ...
     def container_names(self) -> tuple[str, ...]: ...
 
 
@@ -25,7 +24,7 @@ class FakeLogs:
     kubectl: str = "kubectl"
     docker: str = "docker"
 
-    def argv(self, which: Which) -> list[str]:
+    def argv(self, which: LogName) -> list[str]:
         """The command that prints ``which`` fake's log (also used by diagnostics)."""
         if self.placement == "containers":
             return [self.docker, "logs", containers.container_name(self.run_id, which)]
@@ -34,7 +33,7 @@ class FakeLogs:
         return incluster.logs_argv(self.kubectl, self.kubeconfig, self.run_id, deployment,
                                    container)
 
-    def read(self, which: Which) -> str:
+    def read(self, which: LogName) -> str:
         done = proc.run(self.argv(which), timeout=30.0)
         # docker logs splits the container's stdout and stderr; nginx and Envoy log to either.
         return done.stdout + done.stderr

@@ -108,7 +108,7 @@ def generate(directory: Path, run_id: str, extra_ips: Sequence[str] = ()) -> Pki
         (pki.untrusted_client_cert, pki.untrusted_client_key, untrusted_client),
     ):
         _write_cert(cert_path, pair[0])
-        _write_key(key_path, pair[1])
+        write_private_key(key_path, pair[1])
     return pki
 
 
@@ -189,7 +189,7 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.chmod(0o644)
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
     # Created 0600 from the first byte: no window in which another user could read it.

@@ -16,12 +16,12 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from egress_e2e.cluster import HARNESS_LABEL, HARNESS_LABEL_VALUE
 from egress_e2e.errors import EgressE2EError
-from egress_e2e.fakes import config, hosts
-from egress_e2e.fakes.placement import FakeInternet, FakePorts
+from egress_e2e.fakes import config
+from egress_e2e.fakes.placement import AddressedFakes
 from egress_e2e.images import Image, image
 from egress_e2e.pki import Pki
 
@@ -149,46 +149,14 @@ def _pki_mounts(pki: Pki) -> tuple[Mount, ...]:
     return tuple(Mount(path, str(config.MOUNTED_PKI_DIR / path.name)) for path in files)
 
 
-@dataclass
-class ContainerFakes:
-    """The running container fakes (a ``placement.FakeInternet``)."""
-
-    run_id: str
-    pki: Pki
-    web_address: str
-    proxy_address: str
-    _containers: dict[Role, Any]
-    ports: FakePorts = field(default_factory=FakePorts)
-
-    @property
-    def connect_proxy_address(self) -> str:
-        return self.proxy_address
-
-    def dns_entries(self) -> Mapping[str, str]:
-        return dns_entries(self.web_address, self.proxy_address)
-
-    def nginx_access_log(self) -> str:
-        return self._stdout("nginx")
-
-    def proxy_access_log(self) -> str:
-        return self._stdout("connect-proxy")
-
-    def _stdout(self, role: Role) -> str:
-        container = self._containers[role]
-        out, _err = container.get_logs()
-        text: str = out.decode(errors="replace")
-        return text
-
-
-def dns_entries(web_address: str, proxy_address: str) -> dict[str, str]:
-    """Every fake name -> the web fake, except the CONNECT proxy's own name."""
-    entries = dict.fromkeys(hosts.ALL_HOSTS, web_address)
-    entries[hosts.CONNECT_PROXY] = proxy_address
-    return entries
+def _container_stdout(containers: Mapping[Role, Any], role: Role) -> str:
+    out, _err = containers[role].get_logs()
+    text: str = out.decode(errors="replace")
+    return text
 
 
 @contextlib.contextmanager
-def start_containers(run_dir: Path, run_id: str, pki: Pki) -> Iterator[ContainerFakes]:
+def start_containers(run_dir: Path, run_id: str, pki: Pki) -> Iterator[AddressedFakes]:
     """Start httpbin, nginx and the proxy on the kind network; remove them all on exit."""
     from testcontainers.core.container import DockerContainer
 
@@ -211,7 +179,8 @@ def start_containers(run_dir: Path, run_id: str, pki: Pki) -> Iterator[Container
         web_address = launch(nginx)
         proxy_conf = write_proxy_config(config_dir, run_id, web_address)
         proxy_address = launch(proxy_spec(run_id, pki, proxy_conf, web_address))
-        yield ContainerFakes(run_id, pki, web_address, proxy_address, started)
+        yield AddressedFakes(run_id, pki, web_address, proxy_address,
+                             lambda which: _container_stdout(started, which))
     finally:
         reap(run_id)
 
@@ -246,7 +215,3 @@ def reap(run_id: str) -> list[str]:
 def reap_filter(run_id: str) -> str:
     return f"{RUN_LABEL}={run_id}"
 
-
-if TYPE_CHECKING:  # mypy proves the placement fits the Protocol
-    def _conforms(fakes: ContainerFakes) -> FakeInternet:
-        return fakes

@@ -19,20 +19,16 @@ Corefile with ``dns_entries``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from egress_e2e import proc
 from egress_e2e.fakes import config, hosts
 from egress_e2e.fakes.containers import (
     PROXY_BASE_ID,
     ROLE_LABEL,
     RUN_LABEL,
     Role,
-    dns_entries,
 )
-from egress_e2e.fakes.placement import FakeInternet, FakePorts
 from egress_e2e.images import image
 from egress_e2e.pki import Pki
 
@@ -210,39 +206,3 @@ def logs_argv(kubectl: str, kubeconfig: str, run_id: str, deployment: str,
 def delete_namespace_argv(kubectl: str, kubeconfig: str, run_id: str) -> list[str]:
     return [kubectl, "--kubeconfig", kubeconfig, "delete", "namespace",
             fake_namespace(run_id), "--ignore-not-found", "--wait=false"]
-
-
-@dataclass(frozen=True)
-class InClusterFakes:
-    """The running in-cluster fakes (a ``placement.FakeInternet``); logs via ``kubectl logs``."""
-
-    run_id: str
-    pki: Pki
-    web_address: str
-    proxy_address: str
-    kubeconfig: str
-    kubectl: str = "kubectl"
-    ports: FakePorts = field(default_factory=FakePorts)
-
-    @property
-    def connect_proxy_address(self) -> str:
-        return self.proxy_address
-
-    def dns_entries(self) -> Mapping[str, str]:
-        return dns_entries(self.web_address, self.proxy_address)
-
-    def nginx_access_log(self) -> str:
-        return self._logs(WEB_NAME, "nginx")
-
-    def proxy_access_log(self) -> str:
-        return self._logs(PROXY_NAME, "envoy")
-
-    def _logs(self, deployment: str, container: str) -> str:
-        argv: Sequence[str] = logs_argv(self.kubectl, self.kubeconfig, self.run_id, deployment,
-                                        container)
-        return proc.run(argv, timeout=30.0).stdout
-
-
-if TYPE_CHECKING:  # mypy proves the placement fits the Protocol
-    def _conforms(fakes: InClusterFakes) -> FakeInternet:
-        return fakes

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from egress_e2e.errors import WaitTimeout
 from egress_e2e.fakes import hosts
@@ -60,6 +60,42 @@ class FakeInternet(Protocol):
         ...
 
 
+LogName = Literal["nginx", "connect-proxy"]
+
+
+def dns_entries(web_address: str, proxy_address: str) -> dict[str, str]:
+    """Every fake name -> the web fake, except the CONNECT proxy's own name."""
+    entries = dict.fromkeys(hosts.ALL_HOSTS, web_address)
+    entries[hosts.CONNECT_PROXY] = proxy_address
+    return entries
+
+
+@dataclass(frozen=True)
+class AddressedFakes:
+    """Fakes reached by IP address (containers beside kind, pods in a cluster): the cluster DNS
+    maps the fake names to them, and their logs are read by name through ``read_log``."""
+
+    run_id: str
+    pki: Pki
+    web_address: str
+    proxy_address: str
+    read_log: Callable[[LogName], str]
+    ports: FakePorts = field(default_factory=FakePorts)
+
+    @property
+    def connect_proxy_address(self) -> str:
+        return self.proxy_address
+
+    def dns_entries(self) -> Mapping[str, str]:
+        return dns_entries(self.web_address, self.proxy_address)
+
+    def nginx_access_log(self) -> str:
+        return self.read_log("nginx")
+
+    def proxy_access_log(self) -> str:
+        return self.read_log("connect-proxy")
+
+
 def wait_for_log_line(read: Callable[[], str], needle: str, *, what: str,
                       timeout: float = 15.0, interval: float = 0.1) -> str:
     """Poll ``read`` until a line contains ``needle``; return that line.
@@ -81,3 +117,8 @@ def wait_for_log_line(read: Callable[[], str], needle: str, *, what: str,
     raise WaitTimeout(
         f"{what} has no line containing {needle!r} within {timeout:g} s; last lines: {last}"
     )
+
+
+if TYPE_CHECKING:  # mypy proves the placement fits the Protocol
+    def _conforms(fakes: AddressedFakes) -> FakeInternet:
+        return fakes

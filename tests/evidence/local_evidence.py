@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from egress_e2e import localproc
+from egress_e2e.pki import write_private_key
 
 VENV_BIN = Path(sys.executable).parent
 ENVOY = VENV_BIN / "envoy"
@@ -93,14 +93,6 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
 def _cert(subject: x509.Name, key: ec.EllipticCurvePrivateKey, *, issuer: x509.Name,
           issuer_key: ec.EllipticCurvePrivateKey, sans: list[x509.GeneralName] | None,
           ca: bool) -> x509.Certificate:
@@ -133,8 +125,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     (root / "ca.crt").write_bytes(ca.public_bytes(pem))
     (root / "server.crt").write_bytes(server.public_bytes(pem))
     (root / "client.crt").write_bytes(client.public_bytes(pem))
-    _write_key(root / "server.key", server_key)
-    _write_key(root / "client.key", client_key)
+    write_private_key(root / "server.key", server_key)
+    write_private_key(root / "client.key", client_key)
     return Pki(root, root / "ca.crt", root / "server.crt", root / "server.key", client)
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from egress_e2e import versions
 from egress_e2e.cluster import HARNESS_LABEL
-from egress_e2e.fakes import config, containers, hosts
+from egress_e2e.fakes import config, containers, hosts, placement
 from egress_e2e.pki import generate
 
 RUN = "c0ffee123456"
@@ -123,6 +123,6 @@ def test_proxy_resolves_fake_names_to_the_web_fake_only(specs) -> None:
 
 
 def test_dns_entries_point_names_at_the_web_fake_and_the_proxy_at_itself() -> None:
-    entries = containers.dns_entries(WEB, "172.18.0.6")
+    entries = placement.dns_entries(WEB, "172.18.0.6")
     assert entries[hosts.CONNECT_PROXY] == "172.18.0.6"
     assert {name for name, ip in entries.items() if ip == WEB} == set(config.CONNECT_NAMES)

@@ -6,7 +6,7 @@ import pytest
 
 from egress_e2e.errors import ConfigError, ManifestError
 from egress_e2e.fakes import coredns, hosts
-from egress_e2e.fakes.containers import dns_entries
+from egress_e2e.fakes.placement import dns_entries
 
 # kind's default Corefile (kind v0.2x), byte for byte, including the final newline.
 KIND_COREFILE = """.:53 {
