@@ -3,8 +3,8 @@
 ``web_specs`` and ``proxy_spec`` decide everything (images, commands, mounts, labels, network, host
 entries) as data and is tested offline; ``start_containers`` is the thin part that hands those
 specs to testcontainers, and ``reap`` removes every container of a run by label, which the
-session runs at its end even after a failure or Ctrl-C. Ryuk (testcontainers' reaper) is a
-second line of defence for a killed session.
+session runs at its end even after a failure or Ctrl-C; ``egress-e2e clean`` removes what a
+killed session left (by label). Ryuk, testcontainers' reaper, is off: it is an unpinned image.
 
 Bind mounts come from the run's private directory, so the harness must run on the Docker host
 (as it must for kind anyway).
@@ -158,7 +158,12 @@ def _container_stdout(containers: Mapping[Role, Any], role: Role) -> str:
 @contextlib.contextmanager
 def start_containers(run_dir: Path, run_id: str, pki: Pki) -> Iterator[AddressedFakes]:
     """Start httpbin, nginx and the proxy on the kind network; remove them all on exit."""
+    from testcontainers.core.config import testcontainers_config
     from testcontainers.core.container import DockerContainer
+
+    # The session reaps its containers by label (``reap``, also on Ctrl-C); Ryuk would be one
+    # more image to pull, and an unpinned one.
+    testcontainers_config.ryuk_disabled = True
 
     config_dir = run_dir / "fake-config"
     httpbin, nginx = web_specs(run_id, pki, write_nginx_config(config_dir, run_id))

@@ -4,7 +4,9 @@ network namespaces (``unshare``), which is what a container is made of.
 Usage (the test runs it): ``unshare --mount --net --pid --fork --kill-child -- python
 container_sandbox.py <run_dir>`` with ``<run_dir>/specs.json`` written by the test. It:
 
-- makes /etc an overlay and /tmp a tmpfs, so nothing written here reaches the host;
+- makes /etc an overlay and the plan's scratch directory a tmpfs, and writes only there, so
+  nothing written here reaches the host (the repository and its venv may live under /tmp, so
+  /tmp itself stays as it is);
 - copies each spec's mounts to their targets (as Docker's bind mounts would place them) and
   writes its ``extra_hosts`` and the httpbin container's name into /etc/hosts (as Docker does);
 - gives loopback the addresses the containers would have on the kind network;
@@ -43,27 +45,27 @@ def _sandbox(scratch: str) -> None:
             Path(scratch, name).mkdir()
         proc.run(["mount", "-t", "overlay", "overlay", "-o",
                   f"lowerdir=/etc,upperdir={scratch}/upper,workdir={scratch}/work", "/etc"])
-        proc.run(["mount", "-t", "tmpfs", "tmpfs", "/tmp"])
         proc.run(["ip", "link", "set", "lo", "up"])
     except (CommandFailed, EgressE2EError) as exc:
         print(f"cannot build the sandbox: {exc}", file=sys.stderr)
         sys.exit(CANNOT_SANDBOX)
 
 
-def _curl(args: list[str]) -> dict[str, Any]:
-    done = proc.run(["curl", "-sS", "--max-time", "10", "-D", "/tmp/headers", *args],
+def _curl(args: list[str], scratch: Path) -> dict[str, Any]:
+    dump = scratch / "headers"
+    done = proc.run(["curl", "-sS", "--max-time", "10", "-D", str(dump), *args],
                     check=False, timeout=20)
-    headers = Path("/tmp/headers").read_text() if Path("/tmp/headers").exists() else ""
+    headers = dump.read_text() if dump.exists() else ""
     return {"exit": done.returncode, "headers": headers, "body": done.stdout,
             "stderr": done.stderr}
 
 
 def main(run_dir: Path) -> int:
     plan = json.loads((run_dir / "specs.json").read_text())
-    # Read every mounted file before /tmp (where pytest's tmp_path lives) is covered.
+    # Read every mounted file before the scratch directory is covered by its tmpfs.
     files = {m["target"]: Path(m["source"]).read_bytes()
              for spec in plan["specs"] for m in spec["mounts"]}
-    # The client's own files (CA, client certificate) go to the sandbox's /tmp.
+    # The client's own files (CA, client certificate) go to the scratch tmpfs.
     files.update({target: Path(source).read_bytes()
                   for target, source in plan["client_files"].items()})
     scratch = Path(plan["scratch"])
@@ -82,7 +84,7 @@ def main(run_dir: Path) -> int:
     for address in plan["addresses"]:
         proc.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"])
 
-    logs = Path("/tmp/logs")
+    logs = scratch / "logs"
     results: dict[str, Any] = {}
     by_role = {spec["role"]: spec for spec in plan["specs"]}
 
@@ -98,7 +100,7 @@ def main(run_dir: Path) -> int:
             localproc.running("envoy", argv("connect-proxy"), logs / "envoy.log",
                               port=3128) as envoy:
         for name, args in plan["probes"].items():
-            results[name] = _curl(args)
+            results[name] = _curl(args, scratch)
         # The proxy's access log is flushed on a timer: wait for the tunnels to show.
         for _ in range(50):
             if envoy.log_text().count('"CONNECT ') >= plan["expect_connect_lines"]:

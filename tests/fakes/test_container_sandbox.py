@@ -32,9 +32,12 @@ def _write_plan(tmp_path: Path) -> Path:
         RUN, pki, containers.write_nginx_config(config_dir, RUN))
     proxy = containers.proxy_spec(
         RUN, pki, containers.write_proxy_config(config_dir, RUN, WEB), WEB)
-    client_files = {f"/tmp/client/{path.name}": str(path)
+    # The client's files go to the sandbox's private scratch tmpfs (nothing reaches the host).
+    client_dir = tmp_path / "scratch" / "client"
+    client_files = {str(client_dir / path.name): str(path)
                     for path in (pki.ca_cert, pki.client_cert, pki.client_key)}
-    ca, proxy_url = "/tmp/client/ca.crt", f"https://{hosts.CONNECT_PROXY}:{hosts.CONNECT_PORT}"
+    ca = str(client_dir / "ca.crt")
+    proxy_url = f"https://{hosts.CONNECT_PROXY}:{hosts.CONNECT_PORT}"
     via_proxy = ["--proxy", proxy_url, "--proxy-cacert", ca,
                  "--resolve", f"{hosts.CONNECT_PROXY}:{hosts.CONNECT_PORT}:{PROXY}",
                  "--cacert", ca]
@@ -43,7 +46,7 @@ def _write_plan(tmp_path: Path) -> Path:
         "https": ["--resolve", f"{hosts.HTTPBIN}:443:{WEB}", "--cacert", ca,
                   f"https://{hosts.HTTPBIN}/headers"],
         "mtls": ["--resolve", f"{hosts.MTLS_SERVER}:8443:{WEB}", "--cacert", ca,
-                 "--cert", "/tmp/client/client.crt", "--key", "/tmp/client/client.key",
+                 "--cert", str(client_dir / "client.crt"), "--key", str(client_dir / "client.key"),
                  f"https://{hosts.MTLS_SERVER}:8443/headers"],
         "untrusted": ["--resolve", f"{hosts.HTTPBIN}:9443:{WEB}", "--cacert", ca,
                       f"https://{hosts.HTTPBIN}:9443/headers"],
