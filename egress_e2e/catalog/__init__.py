@@ -1,8 +1,10 @@
 """The scenario catalog: every egress pattern the harness proves, by id.
 
 Each module ``egress_e2e/catalog/<topic>.py`` exports ``SCENARIOS`` (a tuple of ``Scenario``);
-the registry collects them all, in module-name order, so a new topic is a new file and nothing
-else. Ids must be unique DNS labels: they name namespaces and are what ``-k`` selects.
+the registry collects them all, so a new topic is a new file and nothing else. They are listed
+in ``READING_ORDER`` (from no gateway at all to tunnels and failure modes, the order the seeds
+build up), then any others by module name. Ids must be unique DNS labels: they name namespaces
+and are what ``-k`` selects.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from egress_e2e.scenario import Scenario
 
 # Leave room for the isolated layout's "-other-" and suffix within a 63-character label.
 MAX_ID_LENGTH = 40
+
+READING_ORDER = (
+    "registry-only-blocks", "serviceentry-direct", "gateway-http", "gateway-tls-origination",
+    "mtls-gateway-tls-origination", "mtls-gateway-http", "passthrough", "passthrough-double-tls",
+    "http-and-passthrough-combined", "externalname", "ingress-gateway",
+    "dedicated-gateway-authz", "sidecar-registry-only", "mtls-origination",
+    "app-mtls-passthrough", "mtls-gateway-tls-tcp", "wildcard-passthrough", "wildcard-sni-proxy",
+    "connect-tunnel", "connect-tunnel-dr", "networkpolicy-bypass-blocked",
+    "origination-untrusted-cert",
+)
 
 
 def _topic_modules() -> list[str]:
@@ -48,7 +60,8 @@ def _load() -> tuple[Scenario, ...]:
             raise ConfigError(f"catalog module {module.__name__}: SCENARIOS must be a tuple of "
                               "Scenario")
         found.extend(declared)
-    return collect(found)
+    rank = {scenario_id: index for index, scenario_id in enumerate(READING_ORDER)}
+    return collect(sorted(found, key=lambda s: rank.get(s.id, len(rank))))
 
 
 ALL: tuple[Scenario, ...] = _load()

@@ -51,8 +51,15 @@ def list_lines(scenarios: tuple[Scenario, ...], istio_version: str | None) -> li
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from egress_e2e import catalog
+    from egress_e2e import catalog, gates, versions
 
+    if args.istio_version:
+        gates.parse_version(args.istio_version)  # not a version: one error line
+        known = versions.load().known_istio
+        if args.istio_version not in known:
+            # Gates still apply (an --existing-kubeconfig cluster may run any release).
+            print(f"egress-e2e: note: Istio {args.istio_version} is not pinned in versions.toml"
+                  f" (pinned: {', '.join(known)})", file=sys.stderr)
     for line in list_lines(catalog.ALL, args.istio_version):
         print(line)
     return 0
