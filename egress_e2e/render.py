@@ -196,6 +196,7 @@ class Renderer:
             "gateway_mode": scenario.gateway,
             "deploy_gateway": layout.deploy_gateway,
             "outbound_policy": scenario.outbound_policy,
+            "proxy_config": scenario.proxy_config,
             "namespaces": _namespaces_to_declare(scenario, layout),
             "trust_namespaces": list(dict.fromkeys(trust_namespaces)),
             "images": dict(WORKLOAD_IMAGES),

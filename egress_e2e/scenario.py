@@ -137,6 +137,9 @@ class Scenario:
     fakes: tuple[str, ...] = ("httpbin",)
     tags: tuple[str, ...] = field(default=())
     seed_names: SeedNames = field(default=SeedNames())
+    # ProxyConfig for the client pods and the scenario's own gateway, as the JSON of their
+    # ``proxy.istio.io/config`` annotation (None: the mesh defaults).
+    proxy_config: str | None = None
 
     @property
     def resources(self) -> tuple[str, ...]:

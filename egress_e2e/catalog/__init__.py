@@ -22,7 +22,8 @@ from egress_e2e.scenario import Scenario
 MAX_ID_LENGTH = 40
 
 READING_ORDER = (
-    "registry-only-blocks", "serviceentry-direct", "gateway-http", "gateway-tls-origination",
+    "registry-only-blocks", "serviceentry-direct", "gateway-http",
+    "gateway-peer-metadata-in-mesh", "gateway-tls-origination",
     "mtls-gateway-tls-origination", "mtls-gateway-http", "passthrough", "passthrough-double-tls",
     "http-and-passthrough-combined", "externalname", "ingress-gateway",
     "dedicated-gateway-authz", "sidecar-registry-only", "mtls-origination",

@@ -288,8 +288,13 @@ def test_isolated_gateway_selects_its_own_pods(scenario: Scenario) -> None:
     pod = labels[0]
     assert pod["sidecar.istio.io/inject"] == "true"
     deployment = of_kind(list(p.base), "Deployment")[0].body
-    assert deployment["spec"]["template"]["metadata"]["annotations"] == {
-        "inject.istio.io/templates": "gateway"}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["inject.istio.io/templates"] == "gateway"
+    # A scenario's ProxyConfig reaches its gateway, and nothing else is annotated.
+    expected = {"inject.istio.io/templates": "gateway"}
+    if scenario.proxy_config is not None:
+        expected["proxy.istio.io/config"] = scenario.proxy_config
+    assert annotations == expected
     service = next(d for d in p.base if d.kind == "Service" and d.name == p.layout.gateway_name)
     assert {(port["name"], port["port"], port["targetPort"])
             for port in service.body["spec"]["ports"]} == {("http2", 80, 8080),
@@ -329,3 +334,17 @@ def test_two_runs_of_one_scenario_do_not_collide() -> None:
     first = plan(scenario, Layout.isolated_for(scenario, "run-1"))
     second = plan(scenario, Layout.isolated_for(scenario, "run-2"))
     assert not set(first.create_namespaces) & set(second.create_namespaces)
+
+
+def test_proxy_config_reaches_every_client_and_is_valid_json() -> None:
+    import json
+
+    gated = [s for s in catalog.ALL if s.proxy_config is not None]
+    assert gated, "no scenario sets a ProxyConfig"
+    for scenario in gated:
+        p = make_plan(scenario, "isolated")
+        pods = of_kind(list(p.base), "Pod")
+        assert pods
+        for pod in pods:
+            value = pod.body["metadata"]["annotations"]["proxy.istio.io/config"]
+            assert json.loads(value) == json.loads(scenario.proxy_config)
