@@ -73,8 +73,9 @@ DEDICATED_GATEWAY_AUTHZ = Scenario(
         ),
         Step(
             says="With ISTIO_MUTUAL, as the seed's README claims: the Gateway server becomes "
-                 "HTTPS 443 with ISTIO_MUTUAL, a DestinationRule in the client namespace "
-                 "wraps the hop to the gateway in ISTIO_MUTUAL (SNI jsonplaceholder), and the "
+                 "HTTPS 443 with ISTIO_MUTUAL, a DestinationRule in the gateway's namespace "
+                 "(so both clients' sidecars find it) wraps the hop to the gateway in "
+                 "ISTIO_MUTUAL (SNI jsonplaceholder), and the "
                  "mesh route targets port 443. The AuthorizationPolicy is unchanged.",
             delete=("virtualservice-workload", "gateway", "virtualservice-egress-gw"),
             apply=("destinationrule-to-gateway-mtls", "gateway-mtls",
