@@ -7,6 +7,7 @@ The decisions are pure functions; ``KindClusters`` is the thin layer that runs k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from egress_e2e import proc
-from egress_e2e.errors import ClusterError, ConfigError
+from egress_e2e.errors import ClusterError, ConfigError, EgressE2EError
 from egress_e2e.versions import REPO_ROOT, IstioRelease
 
 CLUSTERS_DIR = REPO_ROOT / "clusters"
@@ -245,9 +246,15 @@ class KindClusters:
         # made, and `clean` must be allowed to remove it.
         self.state.add(ClusterRecord(name, datetime.now(UTC).isoformat(timespec="seconds"),
                                      release.version, node_image, str(kubeconfig)))
-        self._run(create_argv(self.kind, name, image=node_image, config=config,
-                              kubeconfig=kubeconfig),
-                  timeout=CREATE_TIMEOUT, note=f"creating kind cluster {name}")
+        try:
+            self._run(create_argv(self.kind, name, image=node_image, config=config,
+                                  kubeconfig=kubeconfig),
+                      timeout=CREATE_TIMEOUT, note=f"creating kind cluster {name}")
+        except BaseException:
+            # A half-made cluster must not be reused by the next --reuse-cluster run.
+            with contextlib.suppress(EgressE2EError):
+                self.delete(name)
+            raise
         kubeconfig.chmod(0o600)
         return ReadyCluster(name, kubeconfig, node_image, created=True, ours=True)
 

@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from egress_e2e import cluster, docker, istio, tools
+from egress_e2e import cluster, dnscheck, docker, istio, tools
 from egress_e2e import versions as versions_mod
 from egress_e2e.errors import ClusterError, ConfigError
 from egress_e2e.fakelogs import FakeLogs
 from egress_e2e.fakes import containers, coredns, incluster
 from egress_e2e.fakes.local import new_run_id
 from egress_e2e.fakes.placement import AddressedFakes, FakeInternet
+from egress_e2e.images import image
 from egress_e2e.kube import KubeApi, KubeClient
 from egress_e2e.pki import Pki
 from egress_e2e.pki import generate as generate_pki
@@ -41,7 +42,9 @@ class E2EEnvironment:
     timeout_scale: float = 1.0
     trust_domain: str = "cluster.local"
     access_log_encoding: str = "TEXT"
-    network_policy_enforced: bool | None = None
+    # The verified istioctl this run installed with (None on --existing-kubeconfig clusters):
+    # diagnostics use it for proxy-config and analyze.
+    istioctl: str | None = None
     # What the fake internet placement reported: DNS name -> address, proxy address, etc.
     fakes: dict[str, Any] = field(default_factory=dict)
 
@@ -105,6 +108,7 @@ class _Target:
     cluster_name: str | None = None
     kind_version: str | None = None
     created: bool = False
+    istioctl: str | None = None
 
 
 @dataclass
@@ -129,6 +133,7 @@ class _Setup:
             created_cluster=target.created, artifacts_dir=self.settings.artifacts_dir.resolve(),
             private_dir=private_dir, timeout_scale=self.settings.timeout_scale,
             access_log_encoding=self.settings.access_log_encoding, fakes=fakes,
+            istioctl=target.istioctl,
         )
 
     def kind(self, versions: versions_mod.Versions) -> _Target:
@@ -151,7 +156,7 @@ class _Setup:
         if not outcome.analyze.clean:
             timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
         return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
-                       ready.created)
+                       ready.created, str(istioctl))
 
     def existing(self, versions: versions_mod.Versions) -> _Target:
         """--existing-kubeconfig: no kind, no install; say which Istio is there."""
@@ -201,6 +206,8 @@ class _Setup:
         with timer.phase("dns", "cluster DNS answers the seed host names with the fakes"):
             self.stack.callback(_edit_corefile, api, coredns.remove_fake_hosts)
             _edit_corefile(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
+            dnscheck.wait_for_fake_dns(api, run_id, entries, image("curl").ref,
+                                       timeout=240.0 * settings.timeout_scale)
         return {
             "placement": settings.fakes,
             "run_id": run_id,

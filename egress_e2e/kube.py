@@ -8,7 +8,7 @@ send by giving it a recording implementation of the same Protocol.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,16 +70,25 @@ class KubeClient:
 
     def __init__(self, kubeconfig: Path, context: str | None = None) -> None:
         from kubernetes import client, config
-        from kubernetes.dynamic import DynamicClient
 
         try:
-            api_client = config.new_client_from_config(config_file=str(kubeconfig),
-                                                       context=context)
+            self._api_client = config.new_client_from_config(config_file=str(kubeconfig),
+                                                             context=context)
         except Exception as exc:  # the client raises ConfigException, TypeError, YAML errors
-            raise ClusterError(f"bad kubeconfig {kubeconfig}: {exc}") from exc
-        self._core = client.CoreV1Api(api_client)
-        self._version = client.VersionApi(api_client)
-        self._dynamic = DynamicClient(api_client)
+            raise ClusterError(f"bad kubeconfig {kubeconfig}: {_reason(exc)}") from exc
+        self._core = client.CoreV1Api(self._api_client)
+        self._version = client.VersionApi(self._api_client)
+        self._dynamic_client: Any = None
+
+    @property
+    def _dynamic(self) -> Any:
+        # Built on first use: the dynamic client discovers every API group when created.
+        if self._dynamic_client is None:
+            from kubernetes.dynamic import DynamicClient
+
+            self._dynamic_client = _guard("discover the API", lambda: DynamicClient(
+                self._api_client))
+        return self._dynamic_client
 
     def _resource(self, doc: Doc) -> Any:
         return self._dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
@@ -122,23 +131,34 @@ class KubeClient:
         return True
 
     def pods(self, namespace: str, selector: str) -> list[PodInfo]:
-        listing = self._core.list_namespaced_pod(namespace, label_selector=selector)
+        listing = _guard(f"list pods {selector!r} in {namespace}",
+                         lambda: self._core.list_namespaced_pod(namespace,
+                                                                label_selector=selector))
         return [_pod_info(item) for item in listing.items]
 
     def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
              timeout: float) -> ExecResult:
         from kubernetes.stream import stream
 
-        resp = stream(
+        what = f"exec in {namespace}/{pod}/{container}"
+        resp = _guard(what, lambda: stream(
             self._core.connect_get_namespaced_pod_exec, pod, namespace, command=list(argv),
             container=container, stderr=True, stdin=False, stdout=True, tty=False,
             _preload_content=False,
-        )
-        resp.run_forever(timeout=timeout)
-        out, err = str(resp.read_stdout() or ""), str(resp.read_stderr() or "")
-        code = resp.returncode
-        resp.close()
-        return ExecResult(out, err, int(code) if code is not None else -1)
+        ))
+        try:
+            resp.run_forever(timeout=timeout)
+            # timeout=0: what arrived; run_forever already waited (a bare read would block).
+            out = str(resp.read_stdout(timeout=0) or "")
+            err = str(resp.read_stderr(timeout=0) or "")
+            code = None if resp.is_open() else _exit_code(resp)
+        except Exception as exc:
+            raise ClusterError(f"{what}: {_reason(exc)}") from exc
+        finally:
+            resp.close()
+        if code is None:
+            err += f"\n(exec gave no exit status within {timeout:g} s)"
+        return ExecResult(out, err, code if code is not None else -1)
 
     def logs(self, namespace: str, pod: str, container: str, *, since_seconds: int | None = None,
              previous: bool = False) -> str:
@@ -153,7 +173,8 @@ class KubeClient:
             raise ClusterError(f"logs {namespace}/{pod}/{container}: {_reason(exc)}") from exc
 
     def events(self, namespace: str) -> str:
-        listing = self._core.list_namespaced_event(namespace)
+        listing = _guard(f"list events in {namespace}",
+                         lambda: self._core.list_namespaced_event(namespace))
         lines = [
             f"{e.last_timestamp or e.event_time} {e.type} {e.reason} "
             f"{e.involved_object.kind}/{e.involved_object.name}: {e.message}"
@@ -162,15 +183,38 @@ class KubeClient:
         return "\n".join(lines)
 
     def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
-        cm = self._core.read_namespaced_config_map(name, namespace)
+        cm = _guard(f"read configmap {namespace}/{name}",
+                    lambda: self._core.read_namespaced_config_map(name, namespace))
         return dict(cm.data or {})
 
     def replace_configmap_data(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
-        self._core.patch_namespaced_config_map(name, namespace, {"data": dict(data)})
+        _guard(f"patch configmap {namespace}/{name}",
+               lambda: self._core.patch_namespaced_config_map(name, namespace,
+                                                              {"data": dict(data)}))
 
     def server_version(self) -> str:
-        info = self._version.get_code()
+        info = _guard("read the server version", self._version.get_code)
         return str(info.git_version)
+
+
+def _guard(what: str, call: Callable[[], Any]) -> Any:
+    """Run one API call; any failure (HTTP error, connection reset, websocket) becomes a
+    ClusterError, which the waits retry and the CLI prints in one line."""
+    try:
+        return call()
+    except ClusterError:
+        raise
+    except Exception as exc:
+        raise ClusterError(f"{what}: {_reason(exc)}") from exc
+
+
+def _exit_code(resp: Any) -> int | None:
+    """The exit status from the exec's error channel; None when it sent none."""
+    try:
+        code = resp.returncode
+    except (TypeError, ValueError, AttributeError):  # an empty or odd status message
+        return None
+    return int(code) if code is not None else None
 
 
 def _pod_info(item: Any) -> PodInfo:
@@ -193,7 +237,7 @@ def _status(exc: Exception) -> int | None:
 
 
 def _reason(exc: Exception) -> str:
+    """The error as one line (API bodies and YAML errors span several)."""
     body = getattr(exc, "body", None)
-    if body:
-        return str(body)[:500]
-    return str(exc)[:500]
+    text = str(body) if body else str(exc)
+    return " ".join(text.split())[:500]

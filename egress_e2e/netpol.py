@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from egress_e2e import probepod
 from egress_e2e.errors import ClusterError, WaitTimeout
 from egress_e2e.kube import ExecResult, KubeApi, PodInfo
 from egress_e2e.render import WORKLOAD_IMAGES
@@ -26,7 +27,6 @@ from egress_e2e.waits import eventually
 
 PROBE_POD: Final = "netpol-probe"
 PROBE_CONTAINER: Final = "curl"
-PROBE_LABELS: Final = {"app": PROBE_POD, "egress-e2e/role": "netpol-probe"}
 POLICY_NAME: Final = "deny-all-egress"
 # The target: a CoreDNS pod, found by the label every kind (and kubeadm) cluster gives it. TCP 53
 # accepts connections; what it answers does not matter, only whether the handshake completes.
@@ -79,30 +79,7 @@ def probe_namespace(run_id: str) -> str:
 
 def probe_documents(namespace: str, image: str) -> tuple[dict[str, Any], ...]:
     """The namespace (no injection label) and the uninjected curl pod."""
-    namespace_doc: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": {"egress-e2e/role": "netpol-probe"}},
-    }
-    pod: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": PROBE_POD,
-            "namespace": namespace,
-            # No sidecar: the probe must see the CNI's verdict, not a proxy's.
-            "labels": {**PROBE_LABELS, "sidecar.istio.io/inject": "false"},
-        },
-        "spec": {
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{
-                "name": PROBE_CONTAINER,
-                "image": image,
-                "command": ["/bin/sleep", "infinity"],
-            }],
-        },
-    }
-    return namespace_doc, pod
+    return probepod.documents(namespace, PROBE_POD, "netpol-probe", image)
 
 
 def deny_all_egress(namespace: str) -> dict[str, Any]:

@@ -116,6 +116,9 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput[WORKER_INPUT_KEY] = env.to_json()
 
 
+# Last: after Ctrl-C, the scenarios' own clean-up (fixture teardown) must run before the
+# cluster, the DNS edit and the fakes go.
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if hasattr(config, "workerinput") or SETTINGS_KEY not in config.stash:
@@ -183,10 +186,15 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
         scenario_run.execute()
 
     yield run
+    emit = _progress_printer(request.config)
     for scenario_run in runs:
-        if diagnostics.failed(request.node):
-            _write_bundle(request.node, scenario_run, env)
-        scenario_run.cleanup()
+        try:
+            if diagnostics.failed(request.node):
+                _write_bundle(request.node, scenario_run, env)
+        except Exception as exc:  # any failure: a bundle must never keep namespaces alive
+            emit(f"[diagnostics] {scenario_run.scenario.id}: bundle not written: {exc}")
+        finally:
+            scenario_run.cleanup()
 
 
 def _write_bundle(item: pytest.Item, scenario_run: ScenarioRun, env: E2EEnvironment) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from egress_e2e import diagnostics, netpol, render, verify
 from egress_e2e.environment import E2EEnvironment
-from egress_e2e.errors import EgressE2EError
+from egress_e2e.errors import ClusterError, EgressE2EError
 from egress_e2e.fakelogs import FakeLogReader, FakeLogs
+from egress_e2e.istio import kubectl_path
 from egress_e2e.kube import KubeApi
 from egress_e2e.layout import CLIENT_PODS, Layout
 from egress_e2e.observe import Needs, Observer
@@ -73,7 +74,7 @@ class ScenarioRun:
         self.plan = render.plan(self.scenario, self.layout, trust_material(self.env))
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(
             placement=self.env.fakes.get("placement", "containers"), run_id=self.env.run_id,
-            kubeconfig=str(self.env.kubeconfig))
+            kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()))
         self.observer = Observer(self.api, self.layout, self.logs, self.timeouts,
                                  self.env.timeout_scale)
 
@@ -164,8 +165,8 @@ class ScenarioRun:
             namespaces.append(self.layout.gateway_ns)
         return diagnostics.DiagnosticsTarget(
             namespaces=tuple(namespaces), workloads=tuple(workloads),
-            kubeconfig=str(self.env.kubeconfig),
-            fake_containers=self.logs.container_names(),
+            kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()),
+            istioctl=self.env.istioctl, fake_containers=self.logs.container_names(),
         )
 
     def diagnostics_files(self) -> dict[str, str]:
@@ -178,11 +179,24 @@ class ScenarioRun:
         return files
 
     def cleanup(self) -> None:
+        """Delete what the run applied: objects outside its namespaces, then the namespaces,
+        each attempted even when an earlier delete failed; the failures are raised together."""
+        problems: list[str] = []
         with record.phase(self.item, "cleanup"), self.timer.phase(
                 f"{self.scenario.id}/cleanup", f"{self.scenario.id}: cleaned up"):
-            self.api.delete([d.body for d in self.plan.cleanup_documents])
+            for doc in self.plan.cleanup_documents:
+                try:
+                    self.api.delete([doc.body])
+                except EgressE2EError as exc:
+                    problems.append(str(exc))
             for namespace in self.plan.delete_namespaces:
-                self.api.delete_namespace(namespace)
+                try:
+                    self.api.delete_namespace(namespace)
+                except EgressE2EError as exc:
+                    problems.append(str(exc))
+        if problems:
+            raise ClusterError(f"{self.scenario.id}: clean-up left things behind: "
+                               + "; ".join(problems))
 
 
 @dataclass

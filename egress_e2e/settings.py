@@ -54,7 +54,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("fakes", "--fakes", "EGRESS_E2E_FAKES",
            "where the fake internet runs", choices=("containers", "in-cluster")),
     Option("preload_images", "--preload-images", "EGRESS_E2E_PRELOAD_IMAGES",
-           "docker save + kind load the images a run needs before installing", kind="bool"),
+           "docker save --platform + kind load the images a run needs before installing "
+           "(Docker >= 28)", kind="bool"),
 )
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -11,16 +11,26 @@ from collections.abc import Callable
 import pytest
 
 from egress_e2e import catalog
+from egress_e2e.expectations import ProxyConnect
 from egress_e2e.scenario import Scenario
 
-# Scenarios on istio-system's shared gateway run one after another on one xdist worker.
+# Scenarios that share something one at a time run one after another on one xdist worker:
+# istio-system's gateway, or the one CONNECT proxy whose log their evidence reads (its lines
+# name no scenario, so two tunnelling scenarios side by side would see each other's tunnels).
 SHARED_GATEWAY_GROUP = "istio-system-gateway"
+CONNECT_PROXY_GROUP = "fake-connect-proxy"
+
+
+def reads_proxy_log(scenario: Scenario) -> bool:
+    return any(isinstance(e, ProxyConnect) for check in scenario.checks for e in check.expect)
 
 
 def scenario_marks(scenario: Scenario) -> list[pytest.MarkDecorator]:
     marks = [pytest.mark.scenario(scenario.id)]
     if scenario.gateway == "shared":
         marks.append(pytest.mark.xdist_group(SHARED_GATEWAY_GROUP))
+    elif reads_proxy_log(scenario):
+        marks.append(pytest.mark.xdist_group(CONNECT_PROXY_GROUP))
     return marks
 
 

@@ -64,3 +64,11 @@ def test_shared_gateway_scenarios_join_one_xdist_group(scenario_module: ModuleTy
     assert [(m.name, m.args) for m in shared] == [
         ("scenario", ("gateway-http",)), ("xdist_group", ("istio-system-gateway",))]
     assert [(m.name, m.args) for m in own] == [("scenario", ("gateway-http",))]
+
+
+def test_scenarios_reading_the_connect_proxy_log_run_one_at_a_time(
+        scenario_module: ModuleType) -> None:
+    grouped = {s.id for s in catalog.ALL
+               if ("xdist_group", ("fake-connect-proxy",)) in
+               [(m.name, m.args) for m in scenario_module.scenario_marks(s)]}
+    assert grouped == {"connect-tunnel", "connect-tunnel-dr"}

@@ -9,96 +9,25 @@ evidence, the waits and the verification are the real ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from egress_e2e import catalog, proc
+from egress_e2e import catalog
 from egress_e2e.environment import E2EEnvironment
 from egress_e2e.errors import WaitTimeout
 from egress_e2e.expectations import Echoed, FakeSaw, LogLine, Status
 from egress_e2e.fakes import hosts, local
-from egress_e2e.kube import ExecResult, PodInfo
 from egress_e2e.layout import PROTECTED_NAMESPACES
 from egress_e2e.runner import ScenarioRun, selector_of
 from egress_e2e.scenario import Check, Curl, Step
 from egress_e2e.timings import PhaseTimer
 from egress_e2e.waits import Timeouts
 
-
-@dataclass
-class RecordingKube:
-    """A ``KubeApi`` that records what it is sent; curl execs run locally against the fakes."""
-
-    fakes: local.LocalFakes
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-
-    def apply(self, docs: Sequence[Mapping[str, Any]]) -> None:
-        self.calls.append(("apply", [dict(d) for d in docs]))
-
-    def delete(self, docs: Sequence[Mapping[str, Any]]) -> None:
-        self.calls.append(("delete", [f"{d['kind']}/{d['metadata']['name']}" for d in docs]))
-
-    def delete_namespace(self, name: str) -> None:
-        self.calls.append(("delete_namespace", name))
-
-    def namespace_exists(self, name: str) -> bool:
-        return True
-
-    def pods(self, namespace: str, selector: str) -> list[PodInfo]:
-        self.calls.append(("pods", (namespace, selector)))
-        name = selector.split("=", 1)[1].split(",", maxsplit=1)[0]
-        return [PodInfo(name, namespace, "Running", True, ("curl",), ("istio-proxy",), "10.0.0.9")]
-
-    def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
-             timeout: float) -> ExecResult:
-        self.calls.append(("exec", (namespace, pod, container, list(argv))))
-        if argv[0] != "curl":
-            return ExecResult("", f"{argv[0]}: not in this recording", 127)
-        done = proc.run(self._locally(argv), timeout=timeout, check=False)
-        return ExecResult(done.stdout, done.stderr, done.returncode)
-
-    def _locally(self, argv: Sequence[str]) -> list[str]:
-        """The pod's curl, here: the mounted PKI path and the seed host's ports map to the
-        local fakes."""
-        pki = str(self.fakes.pki.directory)
-        mapped = [arg.replace("/etc/fake-internet", pki) for arg in argv]
-        ports = self.fakes.ports
-        return ["curl", "--connect-to", f":80:127.0.0.1:{ports.http}",
-                "--connect-to", f":443:127.0.0.1:{ports.tls}", *mapped[1:]]
-
-    def logs(self, namespace: str, pod: str, container: str, *,
-             since_seconds: int | None = None, previous: bool = False) -> str:
-        self.calls.append(("logs", (namespace, pod, container)))
-        return ""
-
-    def events(self, namespace: str) -> str:
-        return ""
-
-    def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
-        return {}
-
-    def replace_configmap_data(self, namespace: str, name: str,
-                               data: Mapping[str, str]) -> None:
-        self.calls.append(("configmap", (namespace, name)))
-
-    def server_version(self) -> str:
-        return "v1.37.0"
-
-
-@dataclass
-class LocalLogs:
-    fakes: local.LocalFakes
-
-    def read(self, which: str) -> str:
-        return self.fakes.nginx_access_log() if which == "nginx" else \
-            self.fakes.proxy_access_log()
-
-    def container_names(self) -> tuple[str, ...]:
-        return ()
+from .recording import LocalLogs, RecordingKube
 
 
 @dataclass

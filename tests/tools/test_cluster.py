@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from egress_e2e import cluster, proc
-from egress_e2e.errors import ClusterError, ConfigError
+from egress_e2e.errors import ClusterError, CommandFailed, ConfigError
 from egress_e2e.versions import Versions
 
 
@@ -184,3 +184,25 @@ def test_state_file_survives_corruption_loudly(tmp_path) -> None:
 def test_state_dir_from_env(tmp_path) -> None:
     assert cluster.state_dir({"EGRESS_E2E_STATE_DIR": str(tmp_path)}) == tmp_path
     assert cluster.state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "egress-e2e"
+
+
+def test_a_create_that_fails_deletes_the_half_made_cluster(tmp_path, repo_versions) -> None:
+    """kind can die half way (timeout, Ctrl-C); the next --reuse-cluster run must not find a
+    broken cluster recorded as ours."""
+    state = cluster.ClusterState(tmp_path / "state")
+    kind = RecordingKind(existing=set())
+
+    def failing(argv: list[str], **kwargs: Any) -> proc.Completed:
+        if argv[1:3] == ["create", "cluster"]:
+            kind.calls.append(list(argv))
+            kind.existing.add(argv[argv.index("--name") + 1])
+            raise CommandFailed(list(argv), 1, "", "ERROR: failed to init node")
+        return kind(argv, **kwargs)
+
+    clusters = cluster.KindClusters(Path("/bin/kind"), state, run=failing)
+    release = repo_versions.istio()
+    name = cluster.default_cluster_name(release)
+    with pytest.raises(CommandFailed, match="failed to init node"):
+        clusters.ensure(name, release, repo_versions.node_image_for(release), reuse=True)
+    assert kind.calls[-1] == ["/bin/kind", "delete", "cluster", "--name", name]
+    assert name not in state.ours() and name not in kind.existing
