@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from egress_e2e.errors import EgressE2EError, WaitTimeout, format_command
 
@@ -100,6 +103,24 @@ def running(name: str, argv: Sequence[str], log_path: Path, *, port: int | None 
         yield proc
     finally:
         proc.stop()
+
+
+_Server = TypeVar("_Server", bound=socketserver.BaseServer)
+
+
+@contextlib.contextmanager
+def serving(server: _Server) -> Iterator[_Server]:
+    """Serve ``server`` (an in-process HTTP stand-in: a release host, an echo) from a daemon
+    thread for the block, and shut it down however the block ends."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def describe(proc: LocalProcess) -> str:

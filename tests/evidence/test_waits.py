@@ -13,6 +13,7 @@ import pytest
 
 from egress_e2e import waits
 from egress_e2e.errors import EgressE2EError, WaitTimeout
+from egress_e2e.localproc import serving
 
 FAST = 0.02  # poll interval for tests; production default is 1 s
 
@@ -52,13 +53,12 @@ class ChangingServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
 
     def __enter__(self) -> ChangingServer:
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
+        self._serving = serving(self.httpd)
+        self._serving.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serving.__exit__(None, None, None)
 
 
 # One client for the module: building one per request costs ~0.1 s (TLS context).

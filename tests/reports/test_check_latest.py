@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from egress_e2e import cli, versions
-from egress_e2e.localproc import LOOPBACK, free_port
+from egress_e2e.localproc import LOOPBACK, free_port, serving
 
 
 class _Releases(BaseHTTPRequestHandler):
@@ -29,16 +28,8 @@ class _Releases(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def github() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer((LOOPBACK, 0), _Releases)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer((LOOPBACK, 0), _Releases)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def serve(server: ThreadingHTTPServer, payload: object, status: int = 200) -> str:

@@ -4,7 +4,6 @@ access-log lines parsed by the harness's parser."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +12,7 @@ import pytest
 
 from egress_e2e import accesslog, probe
 from egress_e2e.expectations import Echoed, LogLine, Status
-from egress_e2e.localproc import LOOPBACK, free_port
+from egress_e2e.localproc import LOOPBACK, free_port, serving
 from egress_e2e.report.evidence import from_observation
 from egress_e2e.scenario import Check, Curl
 from egress_e2e.verify import Observation
@@ -36,16 +35,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo_url() -> Iterator[str]:
-    server = ThreadingHTTPServer((LOOPBACK, 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer((LOOPBACK, 0), _Echo)) as server:
         yield f"http://{LOOPBACK}:{server.server_address[1]}/headers"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def log_line(request_id: str, when: datetime, *, tcp: bool = False) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from egress_e2e import versions
+from egress_e2e.localproc import serving
 from egress_e2e.tools import Cache, RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=3, first_wait=0.01, max_wait=0.02, timeout=5.0)
@@ -78,15 +79,8 @@ def release_host() -> Iterator[ReleaseHost]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(host))
     server.daemon_threads = True
     host.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="release-host", daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield host
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
