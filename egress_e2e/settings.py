@@ -52,7 +52,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("access_log_encoding", "--access-log-encoding", "EGRESS_E2E_ACCESS_LOG_ENCODING",
            "Istio access-log encoding", choices=("TEXT", "JSON")),
     Option("fakes", "--fakes", "EGRESS_E2E_FAKES",
-           "where the fake internet runs", choices=("containers", "in-cluster")),
+           "where the fake internet runs (default: containers on the kind network; in-cluster "
+           "with --existing-kubeconfig)", choices=("containers", "in-cluster")),
     Option("preload_images", "--preload-images", "EGRESS_E2E_PRELOAD_IMAGES",
            "docker save --platform + kind load the images a run needs before installing "
            "(Docker >= 28)", kind="bool"),
@@ -105,6 +106,9 @@ def resolve(options: Mapping[str, object], environ: Mapping[str, str] | None = N
         else:
             continue
         values[opt.dest] = _convert(opt, raw, source)
+    if "existing_kubeconfig" in values and "fakes" not in values:
+        # No kind network to put containers on: the fakes run as pods in that cluster.
+        values["fakes"] = "in-cluster"
     settings = Settings(**values)  # type: ignore[arg-type]  # keys and types follow OPTIONS
     _validate(settings)
     return settings

@@ -55,6 +55,10 @@ def test_existing_kubeconfig_means_no_kind(tmp_path: Path) -> None:
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     s = resolve({"existing_kubeconfig": str(kubeconfig)}, {})
     assert not s.uses_kind and not s.deletes_cluster
+    # No kind network there: the fakes run in the cluster unless asked otherwise.
+    assert s.fakes == "in-cluster"
+    assert resolve({"existing_kubeconfig": str(kubeconfig), "fakes": "containers"},
+                   {}).fakes == "containers"
 
 
 def test_tool_binaries_must_be_executable(tmp_path: Path) -> None:
