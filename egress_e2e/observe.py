@@ -95,8 +95,8 @@ class Observer:
 
         if judge_evidence is None:
             return gather()
-        return latest(gather, judge_evidence, timeout=self.timeouts.evidence * self.timeout_scale,
-                      interval=0.5)
+        # ``timeouts`` come scaled already; only the probe's own curl limit is scaled here.
+        return latest(gather, judge_evidence, timeout=self.timeouts.evidence, interval=0.5)
 
     def evidence(self, check: Check, result: probe.ProbeResult, needs: Needs,
                  before: dict[str, int]) -> verify.Observation:

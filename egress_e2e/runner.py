@@ -64,7 +64,6 @@ class ScenarioRun:
     # Where the fakes' logs are read; by default found from the session's environment.
     fake_logs: FakeLogReader | None = None
     last_observation: verify.Observation | None = field(default=None, init=False)
-    last_check: Check | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.timeouts = self.timeouts.scaled(self.env.timeout_scale)
@@ -86,7 +85,7 @@ class ScenarioRun:
             self.wait_workloads(self.plan.workloads)
         for number, step in enumerate(self.plan.steps, start=1):
             with self.timer.phase(f"{self.scenario.id}/step-{number}",
-                                  f"{self.scenario.id}: step {number} ({step.step.says}) held"):
+                                  f"{self.scenario.id}: step {number} held"):
                 with record.phase(self.item, "apply"):
                     if step.delete:
                         self.api.delete([d.body for d in step.delete])
@@ -110,7 +109,6 @@ class ScenarioRun:
         what = f"{self.scenario.id}: {check.name}"
         started = time.monotonic()
         streak_began: list[float | None] = [None]
-        self.last_check = check
 
         def judge(observed: verify.Observation) -> list[str]:
             problems = verify.verify(present, observed, ids)
