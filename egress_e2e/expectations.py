@@ -78,6 +78,10 @@ class LogLine:
     downstream_local_port: int | None = None
     route_name: str | None = None
     transport_failure_contains: str | None = None
+    # TCP lines are found by the probe's SNI. Some listeners never read it (the sidecar's
+    # catch-all that sends unknown hosts to BlackHoleCluster logs "-"): False finds them by
+    # time window among the lines without SNI instead.
+    match_sni: bool = True
 
 
 @dataclass(frozen=True)

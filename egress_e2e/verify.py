@@ -223,7 +223,8 @@ def _candidates(expectation: LogLine, observed: Observation) -> list[AccessLogEn
     by_id = [e for e in entries if same_request_id(e.request_id, rid)]
     if expectation.tcp is False:
         return by_id
-    sni = expectation.sni or urlsplit(observed.probe.url).hostname
+    sni = (expectation.sni or urlsplit(observed.probe.url).hostname
+           if expectation.match_sni else None)
     by_sni = [e for e in entries if e.is_tcp and e.requested_server_name == sni
               and observed.in_window(e.start_time)]
     if expectation.tcp is True:
@@ -236,8 +237,10 @@ def _log_line(expectation: LogLine, observed: Observation) -> list[str]:
     candidates = _candidates(expectation, observed)
     wanted = "a TCP line" if expectation.tcp else "a line"
     ident = f"request {observed.probe.request_id}"
-    if expectation.tcp is not False:
+    if expectation.tcp is not False and expectation.match_sni:
         ident += f" (or SNI {expectation.sni or urlsplit(observed.probe.url).hostname})"
+    elif expectation.tcp is not False:
+        ident += " (or a TCP line without SNI in the probe's time window)"
     if not expectation.present:
         if candidates:
             return [f"{where}: expected no line for {ident}, got {candidates[0].summary()}"]
@@ -309,7 +312,11 @@ def _fake_saw(expectation: FakeSaw, observed: Observation) -> list[str]:
     subject = expectation.client_subject_contains
     if all(want is None for _, _, want in wanted) and subject is None:
         return []
-    headers = _echo(result)
+    headers: echo.Headers | Mapping[str, str] | str = _echo(result)
+    if isinstance(headers, str):
+        # No echo: nginx answered itself (a 400 for a missing client certificate, say). Its
+        # own log line for this request says what it saw.
+        headers = _fake_log_view(observed) or headers
     if isinstance(headers, str):
         return [f"fake saw: {headers}"]
     problems = [f"fake saw {label}: expected {want!r}, got {headers.get(header)!r}"
@@ -320,6 +327,24 @@ def _fake_saw(expectation: FakeSaw, observed: Observation) -> list[str]:
         problems.append(f"fake saw client subject: expected to contain {subject!r}, "
                         f"got {got_subject!r}")
     return problems
+
+
+# The fake's access-log fields (manifests/external/nginx.conf.j2) and the echo headers that
+# carry the same facts.
+_LOG_FIELDS = {"block": hosts.SAW_SERVER_BLOCK, "sni": hosts.SAW_SNI, "port": hosts.SAW_PORT,
+               "scheme": hosts.SAW_SCHEME, "proto": hosts.SAW_TLS_PROTOCOL,
+               "verify": hosts.SAW_CLIENT_VERIFY, "subject": hosts.SAW_CLIENT_SUBJECT}
+_LOG_FIELD = re.compile(r'\b([a-z_]+)=("[^"]*"|\S+)')
+
+
+def _fake_log_view(observed: Observation) -> dict[str, str] | None:
+    """What the fake logged for this probe's request, under the echo headers' names."""
+    for line in observed.fake_log.splitlines():
+        fields = {key: value.strip('"') for key, value in _LOG_FIELD.findall(line)}
+        if same_request_id(fields.get("request_id"), observed.probe.request_id):
+            return {header: fields[key] for key, header in _LOG_FIELDS.items()
+                    if fields.get(key) not in (None, "", "-")}
+    return None
 
 
 def _proxy_connect(expectation: ProxyConnect, observed: Observation) -> list[str]:

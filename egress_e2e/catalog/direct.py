@@ -21,6 +21,9 @@ REGISTRY_ONLY_BLOCKS = Scenario(
         Step(
             says="No ServiceEntry: the sidecar knows no route to the host.",
             checks=(
+                # The sidecar parses port 80 as HTTP because some HTTP Service on port 80 is
+                # visible to it (the install's istio-egressgateway, http2:80, exported to all);
+                # without one, port 80 would fall to the TCP catch-all (curl exit 52).
                 Check(
                     "plain HTTP gets 502 from the sidecar's block_all route",
                     Curl(f"http://{hosts.HTTPBIN}/headers"),
@@ -37,7 +40,9 @@ REGISTRY_ONLY_BLOCKS = Scenario(
                     Curl(f"https://{hosts.HTTPBIN}/headers", trust_fake_ca=True),
                     (
                         CurlFails(exit_codes=(35, 56)),
-                        LogLine(proxy="sidecar", tcp=True, cluster="BlackHoleCluster"),
+                        # The catch-all listener reads no SNI: the line has none.
+                        LogLine(proxy="sidecar", tcp=True, match_sni=False,
+                                cluster="BlackHoleCluster", downstream_local_port=443),
                         FakeSaw(reached=False),
                     ),
                 ),
@@ -107,7 +112,15 @@ EXTERNALNAME = Scenario(
                 Check(
                     "the alias answers with httpbin.org's /headers",
                     Curl("http://external-name-httpbin.{client_ns}/headers"),
-                    (Status(200), FakeSaw(scheme="http", port=hosts.HTTP_PORT)),
+                    (
+                        Status(200),
+                        # Istio treats an ExternalName Service as an alias of its target;
+                        # with no ServiceEntry for httpbin.org there is no route of its own,
+                        # so the request leaves by ALLOW_ANY's passthrough route.
+                        LogLine(proxy="sidecar", response_code=200, route_name="allow_any",
+                                cluster="PassthroughCluster"),
+                        FakeSaw(scheme="http", port=hosts.HTTP_PORT),
+                    ),
                 ),
             ),
         ),
@@ -117,6 +130,9 @@ EXTERNALNAME = Scenario(
         "the seed reinstalls Istio with ALLOW_ANY; here a Sidecar gives the client namespace "
         "ALLOW_ANY, so the mesh keeps REGISTRY_ONLY for every other scenario",
         "the probe names the scenario's namespace instead of 'default'",
+        "the seed only shows the answer; the check also asserts the way out the sidecar "
+        "logs (PassthroughCluster by the allow_any route): the ExternalName works only "
+        "because the namespace allows any destination",
     ),
 )
 

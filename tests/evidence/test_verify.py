@@ -258,3 +258,30 @@ def test_identities_resolve_roles() -> None:
     assert ids.spiffe("gateway") == "spiffe://td/ns/gw/sa/gw-sa"
     assert ids.spiffe("client") == "spiffe://td/ns/c/sa/c-sa"
     assert ids.spiffe("other-client") == "spiffe://td/ns/o/sa/o-sa"
+
+
+# The sidecar's catch-all listener (no ServiceEntry for the host) reads no SNI, so its
+# BlackHoleCluster line carries none: the shape a REGISTRY_ONLY sidecar logs for blocked TLS.
+BLACKHOLE = ('[2026-11-21T20:00:00.500Z] "- - -" 0 UH - - "-" 0 0 0 - "-" "-" "-" "-" "-" '
+             "BlackHoleCluster - 172.18.0.5:443 10.244.0.7:51234 - -")
+
+
+def test_a_tcp_line_without_sni_is_found_by_time_window_when_asked() -> None:
+    line = accesslog.parse(BLACKHOLE)
+    assert line.requested_server_name is None and line.upstream_cluster == "BlackHoleCluster"
+    error = echo.CurlError(35, "OpenSSL SSL_connect: SSL_ERROR_SYSCALL")
+    result = _result(url="https://httpbin.org/headers", request_id="r-blackhole", status=None,
+                     at=line.start_time - timedelta(milliseconds=200), error=error)
+    observed = Observation(probe=result, sidecar_log=(line,))
+    blocked = LogLine(proxy="sidecar", tcp=True, match_sni=False, cluster="BlackHoleCluster",
+                      downstream_local_port=443)
+    assert verify([CurlFails((35, 56)), blocked], observed, SEED_IDS) == []
+    # Matched by SNI (the default), the same line is not this probe's: the check says so.
+    by_sni = verify([LogLine(proxy="sidecar", tcp=True, cluster="BlackHoleCluster")],
+                    observed, SEED_IDS)
+    assert by_sni and "SNI httpbin.org" in by_sni[0]
+    # A line outside the probe's time window is not evidence for it.
+    late = Observation(probe=_result(url=result.url, request_id="r", status=None,
+                                     at=line.start_time + timedelta(minutes=5), error=error),
+                       sidecar_log=(line,))
+    assert verify([blocked], late, SEED_IDS)
