@@ -30,11 +30,9 @@ RUN_LABEL = "egress-e2e.run-id"
 ROLE_LABEL = "egress-e2e.fake"
 PROXY_BASE_ID = 7  # alone in its container: any id works, a fixed one keeps argv stable
 
+# The images (go-httpbin: multi-arch, what Istio's samples use; its /headers gives lists of
+# values, which egress_e2e.echo reads) are pinned by digest in versions.toml.
 Role = Literal["httpbin", "nginx", "connect-proxy"]
-
-
-# go-httpbin: multi-arch and what Istio's samples use; its /headers gives lists of values
-# (egress_e2e.echo reads both shapes). The images and their digests live in versions.toml.
 
 
 @dataclass(frozen=True)
