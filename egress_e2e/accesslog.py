@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from egress_e2e.errors import clip
+
 # Envoy does not escape a double quote inside a quoted field, so the User-Agent (the one field a
 # client controls freely) is matched greedily between its neighbours; the fields around it cannot
 # contain quotes (ids, host names, addresses). Unquoted fields never hold spaces: Envoy turns
@@ -99,7 +101,7 @@ def parse(line: str) -> AccessLogEntry:
         return _parse_json(text)
     match = _TEXT.match(text)
     if match is None:
-        raise ValueError(f"not an Envoy access-log line: {_clip(text)}")
+        raise ValueError(f"not an Envoy access-log line: {clip(text)}")
     fields = match.groupdict()
     strings = {name: _dash_to_none(fields[name]) for name in _STRING_FIELDS}
     return AccessLogEntry(
@@ -128,9 +130,9 @@ def _parse_json(text: str) -> AccessLogEntry:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not an Envoy access-log line (bad JSON): {_clip(text)}") from exc
+        raise ValueError(f"not an Envoy access-log line (bad JSON): {clip(text)}") from exc
     if not isinstance(data, dict) or any(key not in data for key in _JSON_REQUIRED):
-        raise ValueError(f"JSON line lacks access-log keys {_JSON_REQUIRED}: {_clip(text)}")
+        raise ValueError(f"JSON line lacks access-log keys {_JSON_REQUIRED}: {clip(text)}")
     strings = {name: _json_string(data, name) for name in _STRING_FIELDS}
     return AccessLogEntry(
         start_time=_time(str(data["start_time"])),
@@ -182,10 +184,6 @@ def _time(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _clip(text: str, limit: int = 160) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 # --- The fake CONNECT proxy (seed 004's Envoy) ----------------------------------------------
 
 _CONNECT = re.compile(
@@ -213,7 +211,7 @@ class ConnectEntry:
 def parse_connect(line: str) -> ConnectEntry:
     match = _CONNECT.match(line.strip())
     if match is None:
-        raise ValueError(f"not a CONNECT proxy access-log line: {_clip(line.strip())}")
+        raise ValueError(f"not a CONNECT proxy access-log line: {clip(line.strip())}")
     host, _, port = match["target"].rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"CONNECT target is not host:port: {match['target']!r}")

@@ -37,7 +37,7 @@ class CommandFailed(EgressE2EError):
 
     def _message(self) -> str:
         status = "timed out" if self.returncode is None else f"exited {self.returncode}"
-        tail = _tail(self.stderr) or _tail(self.stdout)
+        tail = tail_lines(self.stderr) or tail_lines(self.stdout)
         text = f"command {status}: {format_command(self.argv)}"
         if self.note:
             text += f" ({self.note})"
@@ -77,7 +77,14 @@ def format_command(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(part) for part in argv)
 
 
-def _tail(text: str, lines: int = 5, limit: int = 600) -> str:
+def tail_lines(text: str, lines: int = 5, limit: int = 600) -> str:
+    """The last non-empty lines of a tool's output, joined into one line for a message."""
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     joined = " | ".join(kept)
     return joined[-limit:]
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters (with "...") for a message."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

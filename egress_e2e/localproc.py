@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from egress_e2e.errors import EgressE2EError, WaitTimeout, format_command
+from egress_e2e.errors import EgressE2EError, WaitTimeout, format_command, tail_lines
 
 LOOPBACK = "127.0.0.1"
 
@@ -56,14 +56,14 @@ class LocalProcess:
             if self.popen.poll() is not None:
                 raise EgressE2EError(
                     f"{self.name} exited with {self.popen.returncode} before listening on "
-                    f"{host}:{port}; log tail: {_tail(self.log_text())}"
+                    f"{host}:{port}; log tail: {tail_lines(self.log_text(), lines=8)}"
                 )
             if port_open(host, port):
                 return
             time.sleep(0.05)
         raise WaitTimeout(
             f"{self.name} did not listen on {host}:{port} within {timeout:g} s; "
-            f"log tail: {_tail(self.log_text())}"
+            f"log tail: {tail_lines(self.log_text(), lines=8)}"
         )
 
     def stop(self, grace: float = 5.0) -> None:
@@ -125,7 +125,3 @@ def serving(server: _Server) -> Iterator[_Server]:
 
 def describe(proc: LocalProcess) -> str:
     return f"{proc.name}: {format_command(proc.argv)}"
-
-
-def _tail(text: str, lines: int = 8) -> str:
-    return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())

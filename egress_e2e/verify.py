@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from egress_e2e import echo, xfcc
 from egress_e2e.accesslog import AccessLogEntry, ConnectEntry
+from egress_e2e.errors import clip
 from egress_e2e.expectations import (
     Body,
     ClusterCounter,
@@ -102,7 +103,7 @@ def describe(observed: Observation, lines: int = 3) -> str:
     result = observed.probe
     parts = [result.summary()]
     if result.body:
-        parts.append(f"body {_clip(result.body)!r}")
+        parts.append(f"body {clip(result.body)!r}")
     for proxy in ("gateway", "sidecar"):
         entries = observed.log_for(proxy)
         mine = [e for e in entries if same_request_id(e.request_id, result.request_id)]
@@ -145,14 +146,14 @@ def _client_side(expectation: Status | CurlFails | Body | Echoed,
             return _echoed(expectation, result)
     if expectation.contains in result.body:
         return []
-    return [f"body: expected to contain {expectation.contains!r}, got {_clip(result.body)!r}"]
+    return [f"body: expected to contain {expectation.contains!r}, got {clip(result.body)!r}"]
 
 
 def _status(expectation: Status, result: ProbeResult) -> list[str]:
     if result.status == expectation.code:
         return []
     got = f"HTTP {result.status}" if result.status is not None else str(result.error)
-    return [f"status: expected {expectation.code}, got {got} (body {_clip(result.body)!r})"]
+    return [f"status: expected {expectation.code}, got {got} (body {clip(result.body)!r})"]
 
 
 def _curl_fails(expectation: CurlFails, result: ProbeResult) -> list[str]:
@@ -387,8 +388,3 @@ def cluster_counters(clusters_output: str, stat: str = "cx_total") -> dict[str, 
             continue
         totals[match["cluster"]] = totals.get(match["cluster"], 0) + int(match["value"])
     return totals
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "..."

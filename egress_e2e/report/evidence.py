@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from egress_e2e import echo
 from egress_e2e.accesslog import AccessLogEntry
+from egress_e2e.errors import clip
 from egress_e2e.expectations import Echoed, LogLine
 from egress_e2e.fakes import hosts
 from egress_e2e.probe import same_request_id
@@ -37,7 +38,7 @@ def from_observation(check: Check, observed: Observation,
         echoed = echo.Headers()  # not an echo: a block page, an error, a TLS failure
     wanted = KEY_HEADERS + tuple(e.header for e in check.expect if isinstance(e, Echoed))
     headers = tuple(
-        (name, _clip(echoed[name])) for name in dict.fromkeys(wanted) if name in echoed
+        (name, clip(echoed[name], _VALUE_LIMIT)) for name in dict.fromkeys(wanted) if name in echoed
     )
     notes = [str(result.error)] if result.error is not None else []
     notes += list(mismatches)
@@ -63,7 +64,3 @@ def _gateway_line(check: Check, observed: Observation) -> AccessLogEntry | None:
         tcp = [e for e in entries if e.is_tcp and observed.in_window(e.start_time)]
         return tcp[-1] if tcp else None
     return None
-
-
-def _clip(value: str) -> str:
-    return value if len(value) <= _VALUE_LIMIT else value[: _VALUE_LIMIT - 3] + "..."
