@@ -21,7 +21,7 @@ from typing import Any, Final
 from egress_e2e import probepod
 from egress_e2e.errors import ClusterError, WaitTimeout
 from egress_e2e.kube import ExecResult, KubeApi, PodInfo
-from egress_e2e.render import WORKLOAD_IMAGES
+from egress_e2e.rollout import wait_pods_ready
 from egress_e2e.scenario import Scenario
 from egress_e2e.waits import eventually
 
@@ -172,7 +172,7 @@ def pick_dns_target(pods: Sequence[PodInfo]) -> str:
                        f"{DNS_NAMESPACE} to connect to; found: {seen}")
 
 
-def detect(api: KubeApi, *, run_id: str, image: str = WORKLOAD_IMAGES["curl"],
+def detect(api: KubeApi, *, run_id: str, image: str,
            ready_timeout: float = 120.0,
            enforce_within: float = 30.0, interval: float = 1.0,
            target_port: int = DNS_TCP_PORT) -> Verdict:
@@ -181,9 +181,8 @@ def detect(api: KubeApi, *, run_id: str, image: str = WORKLOAD_IMAGES["curl"],
     namespace = probe_namespace(run_id)
     try:
         api.apply(probe_documents(namespace, image))
-        eventually(lambda: _probe_pod(api, namespace), _pod_problems,
-                   what=f"NetworkPolicy probe pod {namespace}/{PROBE_POD} ready",
-                   timeout=ready_timeout, consecutive=1, interval=interval)
+        wait_pods_ready(api, namespace, f"app={PROBE_POD}", ready_timeout, interval=interval,
+                        what=f"NetworkPolicy probe pod {namespace}/{PROBE_POD} ready")
         target_ip = pick_dns_target(api.pods(DNS_NAMESPACE, DNS_SELECTOR))
 
         def attempt() -> Attempt:
@@ -206,14 +205,3 @@ def detect(api: KubeApi, *, run_id: str, image: str = WORKLOAD_IMAGES["curl"],
         return verdict_after_policy(blocked, None)
     finally:
         api.delete_namespace(namespace)
-
-
-def _probe_pod(api: KubeApi, namespace: str) -> PodInfo | None:
-    pods = api.pods(namespace, f"app={PROBE_POD}")
-    return pods[0] if pods else None
-
-
-def _pod_problems(pod: PodInfo | None) -> list[str]:
-    if pod is None:
-        return ["no pod yet"]
-    return [] if pod.ready else [f"phase {pod.phase}, not ready"]

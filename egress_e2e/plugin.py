@@ -8,6 +8,7 @@ Runs that collect only, or that do not point at ``scenarios/``, never touch a cl
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from egress_e2e import diagnostics, gates, netpol, render
+from egress_e2e import diagnostics, gates, netpol
 from egress_e2e import settings as settings_mod
 from egress_e2e.environment import E2EEnvironment
 from egress_e2e.errors import EgressE2EError
+from egress_e2e.images import image
 from egress_e2e.kube import KubeClient
 from egress_e2e.report.model import RunInfo
 from egress_e2e.report.pytest_plugin import install as install_report
@@ -168,7 +170,7 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
     """Run a scenario on the session's cluster; on failure write its diagnostics bundle
     before its namespaces are deleted, then always clean up."""
     env = egress_environment
-    api = KubeClient(env.kubeconfig)
+    api = _client(env.kubeconfig)
     timer = PhaseTimer(emit=_progress_printer(request.config))
     runs: list[ScenarioRun] = []
 
@@ -177,7 +179,7 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
         if reason is not None:
             pytest.skip(reason)
         if scenario.needs_network_policy:
-            verdict = _NETWORK_POLICY.enforced(api, env, render.WORKLOAD_IMAGES["curl"])
+            verdict = _NETWORK_POLICY.enforced(api, env, image("curl").ref)
             reason = netpol.skip_reason(scenario, verdict)
             if reason is not None:
                 pytest.skip(reason)
@@ -195,6 +197,12 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
             emit(f"[diagnostics] {scenario_run.scenario.id}: bundle not written: {exc}")
         finally:
             scenario_run.cleanup()
+
+
+@functools.cache
+def _client(kubeconfig: Path) -> KubeClient:
+    """One API client per process: its API discovery is done once, not once per scenario."""
+    return KubeClient(kubeconfig)
 
 
 def _write_bundle(item: pytest.Item, scenario_run: ScenarioRun, env: E2EEnvironment) -> None:

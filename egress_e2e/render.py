@@ -34,7 +34,12 @@ BASE_TEMPLATES: Final = (
 )
 
 # Images the base workloads run (pinned by digest in versions.toml).
-WORKLOAD_IMAGES: Final = {role: image(role).ref for role in ("curl", "httpbin")}
+WORKLOAD_ROLES: Final = ("curl", "httpbin")
+
+
+def workload_images() -> dict[str, str]:
+    """Read when rendering, not at import: a broken versions.toml must fail as one line."""
+    return {role: image(role).ref for role in WORKLOAD_ROLES}
 
 # Kinds that live in a namespace; a template must say which (kubectl's context must not decide).
 CLUSTER_SCOPED_KINDS: Final = frozenset(
@@ -199,7 +204,7 @@ class Renderer:
             "proxy_config": scenario.proxy_config,
             "namespaces": _namespaces_to_declare(scenario, layout),
             "trust_namespaces": list(dict.fromkeys(trust_namespaces)),
-            "images": dict(WORKLOAD_IMAGES),
+            "images": workload_images(),
             "ca_pem": material.ca_pem,
             "client_cert_pem": material.client_cert_pem,
             "client_key_pem": material.client_key_pem,

@@ -21,12 +21,13 @@ def describe_pods(pods: list[PodInfo]) -> str:
 
 
 def wait_pods_ready(api: KubeApi, namespace: str, selector: str, timeout: float,
-                    expected: int = 1) -> list[PodInfo]:
+                    expected: int = 1, *, interval: float = 1.0,
+                    what: str | None = None) -> list[PodInfo]:
     return eventually(
         lambda: api.pods(namespace, selector),
         lambda pods: pod_problems(pods, expected),
-        what=f"pods {selector!r} in {namespace} Ready", timeout=timeout, consecutive=1,
-        interval=1.0, describe=describe_pods,
+        what=what or f"pods {selector!r} in {namespace} Ready", timeout=timeout,
+        consecutive=1, interval=interval, describe=describe_pods,
     )
 
 
