@@ -76,10 +76,6 @@ def delete_argv(kind: Path | str, name: str, kubeconfig: Path | None = None) -> 
     return argv
 
 
-def export_logs_argv(kind: Path | str, name: str, dest: Path) -> list[str]:
-    return [str(kind), "export", "logs", str(dest), "--name", name]
-
-
 def load_image_archive_argv(kind: Path | str, name: str, archive: Path) -> list[str]:
     return [str(kind), "load", "image-archive", str(archive), "--name", name]
 
@@ -268,9 +264,6 @@ class KindClusters:
                   note=f"deleting kind cluster {name}")
         self.state.remove(name)
         self.state.kubeconfig_path(name).unlink(missing_ok=True)
-
-    def export_logs(self, name: str, dest: Path) -> None:
-        self._run(export_logs_argv(self.kind, name, dest), timeout=300.0)
 
     def preload(self, name: str, images: Sequence[str], arch: str, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)

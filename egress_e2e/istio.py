@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -300,11 +300,3 @@ def kubectl_deployment_fetcher(kubeconfig: Path, run: Runner = proc.run,
         return parse_deployment(done.stdout)
 
     return fetch
-
-
-def images_for(releases: Iterable[IstioRelease]) -> list[str]:
-    seen: dict[str, None] = {}
-    for release in releases:
-        for image in release.images:
-            seen.setdefault(image, None)
-    return list(seen)

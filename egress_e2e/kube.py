@@ -37,15 +37,11 @@ class PodInfo:
     init_containers: tuple[str, ...]
     ip: str | None = None
 
-    def has_container(self, name: str) -> bool:
-        return name in self.containers or name in self.init_containers
-
 
 class KubeApi(Protocol):
     def apply(self, docs: Sequence[Doc]) -> None: ...
     def delete(self, docs: Sequence[Doc]) -> None: ...
     def delete_namespace(self, name: str) -> None: ...
-    def namespace_exists(self, name: str) -> bool: ...
     def pods(self, namespace: str, selector: str) -> list[PodInfo]: ...
     def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
              timeout: float) -> ExecResult: ...
@@ -120,15 +116,6 @@ class KubeClient:
         except Exception as exc:
             if _status(exc) != 404:
                 raise ClusterError(f"delete namespace {name} failed: {_reason(exc)}") from exc
-
-    def namespace_exists(self, name: str) -> bool:
-        try:
-            self._core.read_namespace(name)
-        except Exception as exc:
-            if _status(exc) == 404:
-                return False
-            raise ClusterError(f"read namespace {name} failed: {_reason(exc)}") from exc
-        return True
 
     def pods(self, namespace: str, selector: str) -> list[PodInfo]:
         listing = _guard(f"list pods {selector!r} in {namespace}",

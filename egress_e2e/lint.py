@@ -77,10 +77,6 @@ def _istio_models() -> dict[tuple[str, str], Any]:
     return found
 
 
-def istio_kinds() -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(_istio_models()))
-
-
 def lint_document(body: object, file: str, doc: int) -> list[LintProblem]:
     """Every problem in one parsed YAML document."""
     if not isinstance(body, dict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -86,9 +86,6 @@ class Settings:
     def deletes_cluster(self) -> bool:
         """A cluster we created is deleted at the end unless asked to keep or reuse it."""
         return self.uses_kind and not (self.keep_cluster or self.reuse_cluster)
-
-    def with_istio_version(self, version: str) -> Settings:
-        return replace(self, istio_version=version)
 
 
 def resolve(options: Mapping[str, object], environ: Mapping[str, str] | None = None) -> Settings:

@@ -115,10 +115,6 @@ class LocalFakes:
     def proxy_access_log(self) -> str:
         return _read(self.proxy_access_log_path)
 
-    def process_logs(self) -> dict[str, str]:
-        """Each process's own stdout/stderr, for a failure report."""
-        return {proc.name: proc.log_text() for proc in self.processes}
-
 
 def new_run_id() -> str:
     return secrets.token_hex(6)

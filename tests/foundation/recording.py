@@ -33,9 +33,6 @@ class RecordingKube:
     def delete_namespace(self, name: str) -> None:
         self.calls.append(("delete_namespace", name))
 
-    def namespace_exists(self, name: str) -> bool:
-        return True
-
     def pods(self, namespace: str, selector: str) -> list[PodInfo]:
         self.calls.append(("pods", (namespace, selector)))
         name = selector.split("=", 1)[1].split(",", maxsplit=1)[0]

@@ -65,8 +65,6 @@ def test_create_argv_for_each_pinned_release(repo_versions: Versions, tmp_path) 
 def test_other_kind_and_docker_argv(tmp_path) -> None:
     assert cluster.get_clusters_argv("/k") == ["/k", "get", "clusters"]
     assert cluster.delete_argv("/k", "c") == ["/k", "delete", "cluster", "--name", "c"]
-    assert cluster.export_logs_argv("/k", "c", tmp_path) == [
-        "/k", "export", "logs", str(tmp_path), "--name", "c"]
     archive = tmp_path / cluster.archive_name("docker.io/istio/pilot:1.31.1")
     assert archive.name == "docker.io_istio_pilot_1.31.1.tar"
     assert cluster.docker_save_argv("docker.io/istio/pilot:1.31.1", "arm64", archive) == [
