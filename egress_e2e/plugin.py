@@ -142,7 +142,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         timer.write(settings.artifacts_dir / "timings.json", extra)
 
 
-def _progress_printer(config: pytest.Config) -> Any:
+def _progress_printer(config: pytest.Config) -> Callable[[str], None]:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     def emit(line: str) -> None:
