@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 
 from egress_e2e import catalog
-from egress_e2e.expectations import ProxyConnect
-from egress_e2e.scenario import Scenario
+from egress_e2e.scenario.expectations import ProxyConnect
+from egress_e2e.scenario.model import Scenario
 
 # Scenarios that share something one at a time run one after another on one xdist worker:
 # istio-system's gateway, or the one CONNECT proxy whose log their evidence reads (its lines

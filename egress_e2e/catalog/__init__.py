@@ -14,9 +14,9 @@ import importlib
 import pkgutil
 from collections.abc import Iterable
 
-from egress_e2e.errors import ConfigError
-from egress_e2e.layout import is_dns_label
-from egress_e2e.scenario import Scenario
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.rendering.layout import is_dns_label
+from egress_e2e.scenario.model import Scenario
 
 # Leave room for the isolated layout's "-other-" and suffix within a 63-character label.
 MAX_ID_LENGTH = 40

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from egress_e2e.catalog._catalog2 import OWN_GATEWAY_SCOPED
+from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_001, SEED_004
-from egress_e2e.expectations import Body, Echoed, FakeSaw, LogLine, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.pki import CLIENT_COMMON_NAME
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+from egress_e2e.fakes.pki import CLIENT_COMMON_NAME
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Body, Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 # What nginx answers when ssl_verify_client is on and the client sent no certificate, and when
 # the client sent no TLS at all.

@@ -4,9 +4,9 @@ ExternalName alias (seed 001's first and last sections, seed 002's "Service Entr
 from __future__ import annotations
 
 from egress_e2e.catalog._seeds import HERMETIC, SEED_001, SEED_002
-from egress_e2e.expectations import CurlFails, Echoed, FakeSaw, LogLine, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import CurlFails, Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 REGISTRY_ONLY_BLOCKS = Scenario(
     id="registry-only-blocks",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from egress_e2e.catalog._catalog2 import OWN_GATEWAY_SCOPED
+from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_001
-from egress_e2e.expectations import Body, LogLine, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Body, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 # BoringSSL's reason, as Envoy prints it in %UPSTREAM_TRANSPORT_FAILURE_REASON%
 # ("TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end").

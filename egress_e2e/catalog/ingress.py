@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from egress_e2e.catalog._seeds import SEED_002
-from egress_e2e.expectations import LogLine, Status
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
+from egress_e2e.scenario.expectations import LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 INGRESS_GATEWAY = Scenario(
     id="ingress-gateway",

@@ -5,9 +5,9 @@ carries HTTP on 80 and TLS PASSTHROUGH on 443 together)."""
 from __future__ import annotations
 
 from egress_e2e.catalog._seeds import HERMETIC, SEED_001, SEED_002
-from egress_e2e.expectations import CurlFails, Echoed, FakeSaw, LogLine, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import CurlFails, Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 # The app's own TLS: it trusts the per-run CA that signed the fake's certificate.
 HTTPBIN_HTTPS = Curl(f"https://{hosts.HTTPBIN}/headers", trust_fake_ca=True)

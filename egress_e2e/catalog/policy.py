@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from egress_e2e.catalog._catalog2 import OWN_GATEWAY_SCOPED
+from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_000, SEED_001
-from egress_e2e.expectations import Body, CurlFails, Echoed, FakeSaw, LogLine, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Body, CurlFails, Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 # Seed 000's own names. Its VirtualService sends traffic to the Service
 # curl-egress-tst.curl-egress-tst (the Deployment adds "-gateway"; the Service and account do
@@ -264,7 +264,7 @@ NETWORKPOLICY_BYPASS_BLOCKED = Scenario(
         "client namespace to kube-dns, istiod (15012) and the gateway's pods only",
         "a first step shows the bypass working before the policy, so the timeout afterwards is "
         "the policy's doing",
-        "needs a CNI that enforces NetworkPolicy; the run detects enforcement (egress_e2e.netpol) "
+        "needs a CNI that enforces NetworkPolicy; the run detects enforcement (session.netpol) "
         "and skips with the detected reason when it does not",
     ),
     tags=("networkpolicy",),

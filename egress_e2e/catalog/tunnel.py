@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from egress_e2e.catalog._catalog2 import OWN_GATEWAY_SCOPED
+from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_004
-from egress_e2e.expectations import Echoed, FakeSaw, LogLine, ProxyConnect, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, ProxyConnect, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 TUNNELLED_HOSTS: Final = (hosts.GOOGLE_WWW, hosts.WIKIPEDIA_WWW)
 

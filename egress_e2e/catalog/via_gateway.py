@@ -6,9 +6,9 @@ origination. The seed builds each step on the last; here each scenario declares 
 from __future__ import annotations
 
 from egress_e2e.catalog._seeds import HERMETIC, SEED_000, SEED_001, SEED_002
-from egress_e2e.expectations import Echoed, FakeSaw, LogLine, Status, Xfcc
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, Status, Xfcc
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 HTTPBIN_HEADERS = Curl(f"http://{hosts.HTTPBIN}/headers")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from egress_e2e.catalog._catalog2 import OWN_GATEWAY_SCOPED
+from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_003
-from egress_e2e.expectations import ClusterCounter, Echoed, FakeSaw, LogLine, Status
-from egress_e2e.fakes import hosts
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import ClusterCounter, Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 # Seed 003 installs its gateway into istio-egress; its routes name the Service
 # istio-egressgateway.istio-egress.

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from egress_e2e.gates import skip_reason
-from egress_e2e.scenario import Scenario
+from egress_e2e.scenario.gates import skip_reason
+from egress_e2e.scenario.model import Scenario
 
 # The catalog is imported when a command runs, not when the CLI starts: a broken scenario module
 # must not take `preflight` or `clean` down with it (and its error then prints as one line).
@@ -51,7 +51,9 @@ def list_lines(scenarios: tuple[Scenario, ...], istio_version: str | None) -> li
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from egress_e2e import catalog, gates, versions
+    from egress_e2e import catalog
+    from egress_e2e.infra import versions
+    from egress_e2e.scenario import gates
 
     if args.istio_version:
         gates.parse_version(args.istio_version)  # not a version: one error line
@@ -67,8 +69,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_render(args: argparse.Namespace) -> int:
     from egress_e2e import catalog
-    from egress_e2e.layout import Layout
-    from egress_e2e.render import render_scenario, to_yaml
+    from egress_e2e.rendering.layout import Layout
+    from egress_e2e.rendering.render import render_scenario, to_yaml
 
     scenario = catalog.by_id(args.scenario_id)
     layout = Layout.isolated_for(scenario, args.run_id) if args.isolated \
@@ -78,7 +80,8 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from egress_e2e import catalog, lint
+    from egress_e2e import catalog
+    from egress_e2e.rendering import lint
 
     if args.paths:
         count, problems = lint.lint_paths(args.paths)

@@ -7,8 +7,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from egress_e2e import cluster, docker, proc, tools, versions
-from egress_e2e.errors import DockerUnavailable
+from egress_e2e.core import paths, proc
+from egress_e2e.core.errors import DockerUnavailable
+from egress_e2e.infra import cluster, docker, tools, versions
 
 
 def list_containers_argv(label: str = cluster.HARNESS_LABEL,
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    state = cluster.ClusterState(cluster.state_dir())
+    state = cluster.ClusterState(paths.state_dir())
     ours = sorted(state.ours())
     engine_problem = docker.ping(docker.EngineAddress.from_env())
     if engine_problem is not None:

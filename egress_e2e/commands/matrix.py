@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from egress_e2e import matrix
-from egress_e2e.errors import DownloadError
-from egress_e2e.gates import parse_version
+from egress_e2e.core.errors import DownloadError
+from egress_e2e.infra import matrix
+from egress_e2e.scenario.gates import parse_version
 
 # GitHub's release list for Istio; one page of 100 reaches back well over a year of patches.
 RELEASES_URL = "https://api.github.com/repos/istio/istio/releases?per_page=100"
@@ -53,7 +53,7 @@ class Support:
 
 
 def load_support(path: Path | None) -> Support:
-    from egress_e2e import cluster, versions
+    from egress_e2e.infra import cluster, versions
 
     loaded = versions.load(path)
     releases = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from egress_e2e import docker
+from egress_e2e.infra import docker
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,7 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
-from egress_e2e.errors import ConfigError
+from egress_e2e.core.errors import ConfigError
 from egress_e2e.report import summary
 from egress_e2e.report.model import ResultSet
 from egress_e2e.report.pytest_plugin import RESULTS_FILE, write_all

@@ -6,8 +6,9 @@ import argparse
 import tomllib
 from pathlib import Path
 
-from egress_e2e import cluster, tools, versions
-from egress_e2e.errors import ConfigError
+from egress_e2e.core import paths
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.infra import cluster, tools, versions
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +63,7 @@ def run_pin(args: argparse.Namespace) -> int:
 def run_where(args: argparse.Namespace) -> int:
     del args
     cache = tools.Cache.from_env()
-    state = cluster.ClusterState(cluster.state_dir())
+    state = cluster.ClusterState(paths.state_dir())
     print(f"cache:  {cache.root}")
     print(f"bin:    {cache.bin_dir}")
     print(f"lock:   {cache.lock_path}")

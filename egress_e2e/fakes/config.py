@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Literal
 
 import jinja2
 
-from egress_e2e.errors import ManifestError
-from egress_e2e.fakes import hosts
-from egress_e2e.pki import Pki
+from egress_e2e.core.errors import ManifestError
+from egress_e2e.core.paths import MANIFESTS_DIR
+from egress_e2e.fakes.pki import Pki
+from egress_e2e.scenario import hosts
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "manifests" / "external"
+TEMPLATE_DIR = MANIFESTS_DIR / "external"
 NGINX_TEMPLATE = "nginx.conf.j2"
 PROXY_TEMPLATE = "envoy-connect-proxy.yaml.j2"
 

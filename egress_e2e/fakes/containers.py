@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from egress_e2e.cluster import HARNESS_LABEL, HARNESS_LABEL_VALUE
-from egress_e2e.errors import EgressE2EError
+from egress_e2e.core.errors import EgressE2EError
 from egress_e2e.fakes import config
+from egress_e2e.fakes.pki import Pki
 from egress_e2e.fakes.placement import AddressedFakes
-from egress_e2e.images import Image, image
-from egress_e2e.pki import Pki
+from egress_e2e.infra.cluster import HARNESS_LABEL, HARNESS_LABEL_VALUE
+from egress_e2e.infra.images import Image, image
 
 KIND_NETWORK = "kind"
 RUN_LABEL = "egress-e2e.run-id"
@@ -31,7 +31,7 @@ ROLE_LABEL = "egress-e2e.fake"
 PROXY_BASE_ID = 7  # alone in its container: any id works, a fixed one keeps argv stable
 
 # The images (go-httpbin: multi-arch, what Istio's samples use; its /headers gives lists of
-# values, which egress_e2e.echo reads) are pinned by digest in versions.toml.
+# values, which egress_e2e.evidence.echo reads) are pinned by digest in versions.toml.
 Role = Literal["httpbin", "nginx", "connect-proxy"]
 
 

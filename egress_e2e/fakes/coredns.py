@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from egress_e2e.errors import ConfigError, ManifestError
+from egress_e2e.core.errors import ConfigError, ManifestError
 
 BEGIN = "# egress-e2e fake internet: begin"
 END = "# egress-e2e fake internet: end"

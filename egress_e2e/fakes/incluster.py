@@ -22,15 +22,16 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from egress_e2e.fakes import config, hosts
+from egress_e2e.fakes import config
 from egress_e2e.fakes.containers import (
     PROXY_BASE_ID,
     ROLE_LABEL,
     RUN_LABEL,
     Role,
 )
-from egress_e2e.images import image
-from egress_e2e.pki import Pki
+from egress_e2e.fakes.pki import Pki
+from egress_e2e.infra.images import image
+from egress_e2e.scenario import hosts
 
 Obj = dict[str, Any]
 

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from egress_e2e.errors import ConfigError, EgressE2EError
-from egress_e2e.fakes import config, hosts
+from egress_e2e.core.errors import ConfigError, EgressE2EError
+from egress_e2e.core.localproc import LOOPBACK, LocalProcess, free_port, running
+from egress_e2e.fakes import config
+from egress_e2e.fakes.pki import Pki, generate
 from egress_e2e.fakes.placement import FakeInternet, FakePorts
-from egress_e2e.localproc import LOOPBACK, LocalProcess, free_port, running
-from egress_e2e.pki import Pki, generate
+from egress_e2e.scenario import hosts
 
 NGINX = Path("/usr/sbin/nginx")
 _RUN_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")

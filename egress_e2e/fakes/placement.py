@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from egress_e2e.errors import WaitTimeout
-from egress_e2e.fakes import hosts
-from egress_e2e.pki import Pki
+from egress_e2e.core.errors import WaitTimeout
+from egress_e2e.fakes.pki import Pki
+from egress_e2e.scenario import hosts
 
 
 @dataclass(frozen=True)

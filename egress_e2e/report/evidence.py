@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from egress_e2e import echo
-from egress_e2e.accesslog import AccessLogEntry
-from egress_e2e.errors import clip
-from egress_e2e.expectations import Echoed, LogLine
-from egress_e2e.fakes import hosts
-from egress_e2e.probe import same_request_id
+from egress_e2e.core.errors import clip
+from egress_e2e.evidence import echo
+from egress_e2e.evidence.accesslog import AccessLogEntry
+from egress_e2e.evidence.probe import same_request_id
+from egress_e2e.evidence.verify import Observation
 from egress_e2e.report.model import Evidence
-from egress_e2e.scenario import Check
-from egress_e2e.verify import Observation
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Echoed, LogLine
+from egress_e2e.scenario.model import Check
 
 # The echoed request headers that tell which path a request took (see FIELD-NOTES, "Headers and
 # what they prove"), then what the fake saw of the connection.

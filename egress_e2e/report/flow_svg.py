@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from egress_e2e.scenario import Hop
+from egress_e2e.scenario.model import Hop
 
 _FILL = {
     "app": "#dbeafe",

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from egress_e2e.errors import ConfigError
-from egress_e2e.gates import parse_version
-from egress_e2e.scenario import Hop, HopRole, Link
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.scenario.gates import parse_version
+from egress_e2e.scenario.model import Hop, HopRole, Link
 
 Outcome = Literal["passed", "failed", "skipped", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "skipped", "error")

@@ -41,7 +41,7 @@ from egress_e2e.report.model import (
     ScenarioResult,
     flow_from_data,
 )
-from egress_e2e.scenario import Scenario
+from egress_e2e.scenario.model import Scenario
 
 PLUGIN_NAME = "egress-e2e-report"
 RESULTS_FILE = "results.json"

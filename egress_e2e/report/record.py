@@ -23,9 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from egress_e2e.errors import ConfigError
+from egress_e2e.core.errors import ConfigError
 from egress_e2e.report.model import PHASES, Evidence, RunInfo
-from egress_e2e.scenario import Scenario
+from egress_e2e.scenario.model import Scenario
 
 # Property names; the three versions and the diagnostics path are the ones JUnit readers want.
 ISTIO_VERSION = "istio_version"

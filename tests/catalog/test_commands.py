@@ -11,10 +11,10 @@ from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
 from egress_e2e.cli import main
 from egress_e2e.commands.catalog import list_lines
-from egress_e2e.errors import ConfigError
-from egress_e2e.layout import Layout
-from egress_e2e.render import render_scenario
-from egress_e2e.scenario import Scenario
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.rendering.render import render_scenario
+from egress_e2e.scenario.model import Scenario
 
 
 def test_list_prints_one_line_per_scenario(capsys: pytest.CaptureFixture[str]) -> None:

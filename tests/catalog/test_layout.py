@@ -9,10 +9,10 @@ import pytest
 
 from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
-from egress_e2e.errors import ConfigError
-from egress_e2e.fakes import hosts
-from egress_e2e.layout import PROTECTED_NAMESPACES, Layout, is_dns_label
-from egress_e2e.scenario import Scenario, SeedNames
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.rendering.layout import PROTECTED_NAMESPACES, Layout, is_dns_label
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.model import Scenario, SeedNames
 
 CONTRACT_VARIABLES = {
     "scenario_id", "suffix", "isolated", "client_ns", "other_ns", "gateway_ns", "gateway_name",

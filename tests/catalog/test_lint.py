@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import catalog, lint
+from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
 from egress_e2e.cli import main
-from egress_e2e.errors import ManifestError
-from egress_e2e.layout import Layout
-from egress_e2e.render import BASE_TEMPLATES, MANIFESTS_DIR, Renderer, render_scenario
-from egress_e2e.scenario import Step
+from egress_e2e.core.errors import ManifestError
+from egress_e2e.rendering import lint
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.rendering.render import BASE_TEMPLATES, MANIFESTS_DIR, Renderer, render_scenario
+from egress_e2e.scenario.model import Step
 
 
 def test_whole_catalog_lints_clean_in_both_layouts(capsys: pytest.CaptureFixture[str]) -> None:

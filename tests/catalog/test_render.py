@@ -13,9 +13,9 @@ import yaml
 
 from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
-from egress_e2e.errors import ManifestError
-from egress_e2e.layout import Layout
-from egress_e2e.render import (
+from egress_e2e.core.errors import ManifestError
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.rendering.render import (
     BASE_TEMPLATES,
     MANIFESTS_DIR,
     REDACTED,
@@ -25,7 +25,7 @@ from egress_e2e.render import (
     render_scenario,
     to_yaml,
 )
-from egress_e2e.scenario import Scenario, Step
+from egress_e2e.scenario.model import Scenario, Step
 
 LAYOUTS = ("seed", "isolated")
 
@@ -219,8 +219,8 @@ def test_jinja_environment_is_strict() -> None:
 
 
 def test_empty_documents_are_dropped_and_numbering_matches_lint() -> None:
-    from egress_e2e import lint
-    from egress_e2e.render import parse_documents
+    from egress_e2e.rendering import lint
+    from egress_e2e.rendering.render import parse_documents
 
     text = ("---\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n---\n"
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labelz: {}}\n")

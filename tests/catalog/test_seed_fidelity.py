@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from egress_e2e import catalog
-from egress_e2e.layout import Layout
-from egress_e2e.render import plan
-from egress_e2e.scenario import Scenario
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.rendering.render import plan
+from egress_e2e.scenario.model import Scenario
 
 SEEDS_DIR = Path(os.environ.get("EGRESS_E2E_SEEDS", "/work/shared/seeds"))
 

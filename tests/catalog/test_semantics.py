@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from egress_e2e import catalog
-from egress_e2e.expectations import CurlFails, LogLine
-from egress_e2e.fakes import hosts
-from egress_e2e.layout import Layout
-from egress_e2e.render import Document, Plan, plan
-from egress_e2e.scenario import Scenario
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.rendering.render import Document, Plan, plan
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import CurlFails, LogLine
+from egress_e2e.scenario.model import Scenario
 
 LAYOUTS = ("seed", "isolated")
 RUN_ID = "semantics"
@@ -176,7 +176,8 @@ def mesh_rules(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- references inside a scenario resolve --------------------------------------------------
 
-# Catalog I's scenarios. Catalog II's follow seeds that name objects no template renders (seed
+# The gateway-pattern scenarios. Those in tests/plans follow seeds that name objects no
+# template renders (seed
 # 004 binds routes to a Gateway it never applies; seed 003 routes to a placeholder host that its
 # EnvoyFilter replaces), so this check covers the scenarios whose seeds are self-contained.
 CATALOG_I = (

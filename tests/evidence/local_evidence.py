@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from egress_e2e import localproc
-from egress_e2e.pki import write_private_key
+from egress_e2e.core import localproc
+from egress_e2e.fakes.pki import write_private_key
 
 VENV_BIN = Path(sys.executable).parent
 ENVOY = VENV_BIN / "envoy"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import accesslog
+from egress_e2e.evidence import accesslog
 
 from .seed_lines import (
     S001_HTTP_VIA_GATEWAY,

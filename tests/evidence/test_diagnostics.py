@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from egress_e2e import diagnostics
-from egress_e2e.diagnostics import DiagnosticsTarget, GatherItem, Workload
+from egress_e2e.running import diagnostics
+from egress_e2e.running.diagnostics import DiagnosticsTarget, GatherItem, Workload
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
@@ -132,7 +132,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import diagnostics
+from egress_e2e.running import diagnostics
 
 ARTIFACTS = Path({artifacts!r})
 FILES = {files!r}
@@ -197,7 +197,7 @@ def test_failing_example_writes_a_redacted_bundle(pytester: pytest.Pytester,
     }
     artifacts = tmp_path / "artifacts"
     pytester.makeconftest(
-        "from egress_e2e import diagnostics\n\n\n"
+        "from egress_e2e.running import diagnostics\n\n\n"
         "def pytest_configure(config):\n    diagnostics.register(config)\n")
     pytester.makepyfile(test_example=INNER_TEST.format(artifacts=str(artifacts), files=files))
     junit = tmp_path / "junit.xml"

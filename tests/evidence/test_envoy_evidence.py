@@ -1,6 +1,6 @@
 """Access-log lines and an XFCC header produced here by a real Envoy 1.40 in Istio's formats.
 
-Each probe is built by ``egress_e2e.probe`` and run with the real curl, so the probe argv, its
+Each probe is built by ``evidence.probe`` and run with the real curl, so the probe argv, its
 write-out parsing, the access-log parser and the XFCC parser are all checked on real output.
 """
 
@@ -12,11 +12,12 @@ from dataclasses import fields
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from egress_e2e import accesslog, echo, probe, waits, xfcc
-from egress_e2e.accesslog import AccessLogEntry
-from egress_e2e.expectations import CurlFails, Echoed, LogLine, Status, Xfcc
-from egress_e2e.scenario import Curl
-from egress_e2e.verify import Identities, Observation, describe, verify
+from egress_e2e.core import waits
+from egress_e2e.evidence import accesslog, echo, probe, xfcc
+from egress_e2e.evidence.accesslog import AccessLogEntry
+from egress_e2e.evidence.verify import Identities, Observation, describe, verify
+from egress_e2e.scenario.expectations import CurlFails, Echoed, LogLine, Status, Xfcc
+from egress_e2e.scenario.model import Curl
 
 from .local_evidence import (
     CLIENT_DNS,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import probe, verify
-from egress_e2e.expectations import Body, FakeSaw, Status
-from egress_e2e.fakes import hosts, local
+from egress_e2e.evidence import probe, verify
+from egress_e2e.fakes import local
 from egress_e2e.fakes.placement import wait_for_log_line
-from egress_e2e.scenario import Curl
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Body, FakeSaw, Status
+from egress_e2e.scenario.model import Curl
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from egress_e2e import localproc, probe
-from egress_e2e.scenario import Curl
+from egress_e2e.core import localproc
+from egress_e2e.evidence import probe
+from egress_e2e.scenario.model import Curl
 
 
 def test_argv_for_app_level_mtls_probe() -> None:

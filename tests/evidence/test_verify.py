@@ -7,8 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import accesslog, echo
-from egress_e2e.expectations import (
+from egress_e2e.evidence import accesslog, echo
+from egress_e2e.evidence.probe import ProbeResult
+from egress_e2e.evidence.verify import (
+    Identities,
+    Observation,
+    cluster_counters,
+    describe,
+    needs_settle_window,
+    port_of,
+    verify,
+)
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import (
     Body,
     ClusterCounter,
     CurlFails,
@@ -19,17 +30,6 @@ from egress_e2e.expectations import (
     ProxyConnect,
     Status,
     Xfcc,
-)
-from egress_e2e.fakes import hosts
-from egress_e2e.probe import ProbeResult
-from egress_e2e.verify import (
-    Identities,
-    Observation,
-    cluster_counters,
-    describe,
-    needs_settle_window,
-    port_of,
-    verify,
 )
 
 from .seed_lines import (

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from egress_e2e import waits
-from egress_e2e.errors import EgressE2EError, WaitTimeout
-from egress_e2e.localproc import serving
+from egress_e2e.core import waits
+from egress_e2e.core.errors import EgressE2EError, WaitTimeout
+from egress_e2e.core.localproc import serving
 
 FAST = 0.02  # poll interval for tests; production default is 1 s
 

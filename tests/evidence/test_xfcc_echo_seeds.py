@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from egress_e2e import echo, xfcc
+from egress_e2e.evidence import echo, xfcc
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account"

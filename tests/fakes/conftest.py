@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.echo import Headers, parse_headers_body
+from egress_e2e.core.proc import run
+from egress_e2e.evidence.echo import Headers, parse_headers_body
 from egress_e2e.fakes import local
-from egress_e2e.proc import run
 
 CURL = "/usr/bin/curl"
 

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from egress_e2e import localproc, proc
-from egress_e2e.errors import CommandFailed, EgressE2EError
+from egress_e2e.core import localproc, proc
+from egress_e2e.core.errors import CommandFailed, EgressE2EError
 
 CANNOT_SANDBOX = 77
 VENV_BIN = Path(sys.executable).parent

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.accesslog import parse_connect_all
-from egress_e2e.echo import parse_headers_body
-from egress_e2e.fakes import config, containers, hosts
-from egress_e2e.pki import generate
-from egress_e2e.proc import run
+from egress_e2e.core.proc import run
+from egress_e2e.evidence.accesslog import parse_connect_all
+from egress_e2e.evidence.echo import parse_headers_body
+from egress_e2e.fakes import config, containers
+from egress_e2e.fakes.pki import generate
+from egress_e2e.scenario import hosts
 
 RUN = "5a4db0c5e1f2"
 WEB, PROXY = "172.18.0.5", "172.18.0.6"

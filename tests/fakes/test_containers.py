@@ -9,10 +9,11 @@ import stat
 import pytest
 import yaml
 
-from egress_e2e import versions
-from egress_e2e.cluster import HARNESS_LABEL
-from egress_e2e.fakes import config, containers, hosts, placement
-from egress_e2e.pki import generate
+from egress_e2e.fakes import config, containers, placement
+from egress_e2e.fakes.pki import generate
+from egress_e2e.infra import versions
+from egress_e2e.infra.cluster import HARNESS_LABEL
+from egress_e2e.scenario import hosts
 
 RUN = "c0ffee123456"
 WEB = "172.18.0.5"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from egress_e2e.errors import ConfigError, ManifestError
-from egress_e2e.fakes import coredns, hosts
+from egress_e2e.core.errors import ConfigError, ManifestError
+from egress_e2e.fakes import coredns
 from egress_e2e.fakes.placement import dns_entries
+from egress_e2e.scenario import hosts
 
 # kind's default Corefile (kind v0.2x), byte for byte, including the final newline.
 KIND_COREFILE = """.:53 {

@@ -9,9 +9,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from egress_e2e.fakes import config, containers, hosts, incluster
-from egress_e2e.images import image
-from egress_e2e.pki import generate
+from egress_e2e.fakes import config, containers, incluster
+from egress_e2e.fakes.pki import generate
+from egress_e2e.infra.images import image
+from egress_e2e.scenario import hosts
 
 RUN = "beef00112233"
 WEB_IP = "10.244.0.17"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.errors import EgressE2EError
+from egress_e2e.core.errors import EgressE2EError
+from egress_e2e.core.localproc import port_open
 from egress_e2e.fakes import local
-from egress_e2e.localproc import port_open
 
 
 def _processes_in(workdir: Path) -> list[str]:
@@ -69,7 +69,7 @@ def test_a_fake_that_cannot_start_is_named_and_the_others_stopped(tmp_path,
 
 @pytest.mark.parametrize("run_id", ['x"; evil', "UPPER", "-x"])
 def test_a_run_id_that_could_break_the_configs_is_refused(tmp_path, run_id) -> None:
-    from egress_e2e.errors import ConfigError
+    from egress_e2e.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="fake internet run id must match"), \
             local.start(tmp_path, run_id=run_id):

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from egress_e2e.accesslog import parse_connect
-from egress_e2e.fakes import hosts
+from egress_e2e.core.localproc import LOOPBACK
+from egress_e2e.evidence.accesslog import parse_connect
 from egress_e2e.fakes.placement import wait_for_log_line
-from egress_e2e.localproc import LOOPBACK
+from egress_e2e.scenario import hosts
 
 # curl exit codes: 35 TLS handshake failed, 56 receive failure (CONNECT refused),
 # 60 peer certificate cannot be authenticated with known CA certificates.
@@ -227,7 +227,7 @@ def test_connect_proxy_speaks_tls_with_the_run_certificate(fakes, fake_curl, tru
 
 
 def test_a_log_wait_that_gives_up_says_what_it_saw(fakes) -> None:
-    from egress_e2e.errors import WaitTimeout
+    from egress_e2e.core.errors import WaitTimeout
 
     with pytest.raises(WaitTimeout, match=r"nginx access log has no line containing "
                                           r"'never-sent' within 0\.3 s; last lines: "):

@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from egress_e2e import pki as pki_module
-from egress_e2e.fakes import hosts
+from egress_e2e.fakes import pki as pki_module
+from egress_e2e.scenario import hosts
 
 
 @pytest.fixture(scope="module")

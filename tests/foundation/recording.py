@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from egress_e2e import proc
-from egress_e2e.fakes import hosts, local
-from egress_e2e.kube import ExecResult, PodInfo
+from egress_e2e.core import proc
+from egress_e2e.fakes import local
+from egress_e2e.infra.kube import ExecResult, PodInfo
+from egress_e2e.scenario import hosts
 
 
 @dataclass

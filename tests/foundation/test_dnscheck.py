@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import dnscheck
-from egress_e2e.errors import WaitTimeout
-from egress_e2e.fakes import hosts, local
+from egress_e2e.core.errors import WaitTimeout
+from egress_e2e.fakes import local
+from egress_e2e.scenario import hosts
+from egress_e2e.session import dnscheck
 
 from .recording import RecordingKube
 

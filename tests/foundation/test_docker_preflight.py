@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.docker import EngineAddress, ping, require_engine
-from egress_e2e.errors import DockerUnavailable
+from egress_e2e.core.errors import DockerUnavailable
+from egress_e2e.infra.docker import EngineAddress, ping, require_engine
 
 REPO = Path(__file__).resolve().parents[2]
 

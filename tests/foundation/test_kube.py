@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.errors import ClusterError
-from egress_e2e.kube import KubeClient, doc_ref
-from egress_e2e.localproc import free_port
+from egress_e2e.core.errors import ClusterError
+from egress_e2e.core.localproc import free_port
+from egress_e2e.infra.kube import KubeClient, doc_ref
 
 
 def _kubeconfig(tmp_path: Path, server: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.environment import E2EEnvironment
+from egress_e2e.session.environment import E2EEnvironment
 
 SCENARIO_TEST = """
 def test_one(egress_run):
@@ -19,7 +19,7 @@ def test_two(egress_run):
 
 
 def _project(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest('pytest_plugins = ["egress_e2e.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["egress_e2e.running.plugin"]')
     scenarios = pytester.mkdir("scenarios")
     (scenarios / "test_patterns.py").write_text(SCENARIO_TEST)
     pytester.makepyfile(test_offline="def test_offline():\n    assert 1 + 1 == 2\n")

@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 
 from egress_e2e import catalog
-from egress_e2e.environment import E2EEnvironment
-from egress_e2e.errors import WaitTimeout
-from egress_e2e.expectations import Echoed, FakeSaw, LogLine, Status
-from egress_e2e.fakes import hosts, local
-from egress_e2e.layout import PROTECTED_NAMESPACES
-from egress_e2e.runner import ScenarioRun, selector_of
-from egress_e2e.scenario import Check, Curl, Step
-from egress_e2e.timings import PhaseTimer
-from egress_e2e.waits import Timeouts
+from egress_e2e.core.errors import WaitTimeout
+from egress_e2e.core.timings import PhaseTimer
+from egress_e2e.core.waits import Timeouts
+from egress_e2e.fakes import local
+from egress_e2e.rendering.layout import PROTECTED_NAMESPACES
+from egress_e2e.running.runner import ScenarioRun, selector_of
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Step
+from egress_e2e.session.environment import E2EEnvironment
 
 from .recording import LocalLogs, RecordingKube
 
@@ -134,7 +135,7 @@ def test_a_check_that_never_holds_gives_up_with_the_last_observation(
 
 
 def test_selector_comes_from_the_workload_document() -> None:
-    from egress_e2e.render import Document
+    from egress_e2e.rendering.render import Document
 
     deployment = Document("base/gateway.yaml", 1, {
         "kind": "Deployment", "metadata": {"name": "gw"},

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.errors import ConfigError
-from egress_e2e.settings import OPTIONS, Settings, resolve
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.session.settings import OPTIONS, Settings, resolve
 
 
 def test_defaults_keep_nothing_and_use_kind() -> None:

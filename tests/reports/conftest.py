@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 SCENARIOS_MODULE = '''
-from egress_e2e.expectations import LogLine, Status
-from egress_e2e.scenario import Check, Curl, Hop, Scenario, Seed, Step
+from egress_e2e.scenario.expectations import LogLine, Status
+from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 
 def scenario(id, title, flow, requires=None):
@@ -80,7 +80,7 @@ import os
 
 import pytest
 
-from egress_e2e import gates
+from egress_e2e.scenario import gates
 from egress_e2e.report import record
 from egress_e2e.report.model import Evidence
 from report_scenarios import PARAMETRIZED

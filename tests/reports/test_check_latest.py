@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from egress_e2e import cli, versions
-from egress_e2e.localproc import LOOPBACK, free_port, serving
+from egress_e2e import cli
+from egress_e2e.core.localproc import LOOPBACK, free_port, serving
+from egress_e2e.infra import versions
 
 
 class _Releases(BaseHTTPRequestHandler):

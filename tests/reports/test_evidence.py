@@ -10,12 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from egress_e2e import accesslog, probe
-from egress_e2e.expectations import Echoed, LogLine, Status
-from egress_e2e.localproc import LOOPBACK, free_port, serving
+from egress_e2e.core.localproc import LOOPBACK, free_port, serving
+from egress_e2e.evidence import accesslog, probe
+from egress_e2e.evidence.verify import Observation
 from egress_e2e.report.evidence import from_observation
-from egress_e2e.scenario import Check, Curl
-from egress_e2e.verify import Observation
+from egress_e2e.scenario.expectations import Echoed, LogLine, Status
+from egress_e2e.scenario.model import Check, Curl
 
 
 class _Echo(BaseHTTPRequestHandler):

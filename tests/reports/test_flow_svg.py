@@ -13,7 +13,7 @@ from egress_e2e.report.model import (
     ScenarioResult,
     flow_from_data,
 )
-from egress_e2e.scenario import Hop, Scenario, Step
+from egress_e2e.scenario.model import Hop, Scenario, Step
 
 SVG = "{http://www.w3.org/2000/svg}"
 FLOW = (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import proc
+from egress_e2e.core import proc
 from egress_e2e.report import html
 from egress_e2e.report.model import ResultSet
 

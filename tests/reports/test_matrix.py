@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import cli, cluster, matrix, versions
-from egress_e2e.errors import ConfigError
+from egress_e2e import cli
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.infra import cluster, matrix, versions
 
 IMAGES = {
     "1.36": "kindest/node:v1.36.4@sha256:" + "a" * 64,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.errors import ConfigError
+from egress_e2e.core.errors import ConfigError
 from egress_e2e.report import html, junit
 from egress_e2e.report.model import ResultSet
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from egress_e2e import proc
-from egress_e2e.errors import CommandFailed
+from egress_e2e.core import paths, proc
+from egress_e2e.core.errors import CommandFailed
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -172,7 +172,7 @@ def test_nightly_merges_every_entry_into_one_report() -> None:
 
 
 def test_workflow_finds_kind_where_the_harness_caches_it() -> None:
-    from egress_e2e import tools, versions
+    from egress_e2e.infra import tools, versions
 
     loaded = versions.load(versions.DEFAULT_PATH)
     asset = tools.kind_asset(loaded.kind, versions.Platform("linux", "amd64"))
@@ -182,7 +182,7 @@ def test_workflow_finds_kind_where_the_harness_caches_it() -> None:
     text = NIGHTLY.read_text()
     assert 'kind_bin="$cache_dir/bin/kind-${KIND_VERSION}-linux-amd64"' in text
     assert "${EGRESS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/egress-e2e}" in text
-    assert tools.CACHE_ENV == "EGRESS_E2E_CACHE"
+    assert paths.CACHE_ENV == "EGRESS_E2E_CACHE"
     cached = next(s for s in load(NIGHTLY)["jobs"]["e2e"]["steps"]
                   if str(s.get("uses", "")).startswith("actions/cache@"))
     assert "~/.cache/egress-e2e" in cached["with"]["path"].split()
@@ -192,7 +192,7 @@ def test_matrix_keys_the_workflow_reads_exist() -> None:
     """Every `matrix.<key>` the nightly reads is a key `egress-e2e matrix` prints."""
     from dataclasses import fields
 
-    from egress_e2e.matrix import MatrixEntry
+    from egress_e2e.infra.matrix import MatrixEntry
 
     read = set(re.findall(r"matrix\.(\w+)", NIGHTLY.read_text())) - {"outputs"}
     assert read <= {f.name for f in fields(MatrixEntry)}, read

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import versions
-from egress_e2e.localproc import serving
-from egress_e2e.tools import Cache, RetryPolicy
+from egress_e2e.core.localproc import serving
+from egress_e2e.infra import versions
+from egress_e2e.infra.tools import Cache, RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=3, first_wait=0.01, max_wait=0.02, timeout=5.0)
 

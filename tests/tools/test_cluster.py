@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from egress_e2e import cluster, proc
-from egress_e2e.errors import ClusterError, CommandFailed, ConfigError
-from egress_e2e.versions import Versions
+from egress_e2e.core import paths, proc
+from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError
+from egress_e2e.infra import cluster
+from egress_e2e.infra.versions import Versions
 
 
 class RecordingKind:
@@ -180,8 +181,8 @@ def test_state_file_survives_corruption_loudly(tmp_path) -> None:
 
 
 def test_state_dir_from_env(tmp_path) -> None:
-    assert cluster.state_dir({"EGRESS_E2E_STATE_DIR": str(tmp_path)}) == tmp_path
-    assert cluster.state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "egress-e2e"
+    assert paths.state_dir({"EGRESS_E2E_STATE_DIR": str(tmp_path)}) == tmp_path
+    assert paths.state_dir({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "egress-e2e"
 
 
 def test_a_create_that_fails_deletes_the_half_made_cluster(tmp_path, repo_versions) -> None:

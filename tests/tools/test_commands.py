@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from egress_e2e import cli, cluster, versions
+from egress_e2e import cli
 from egress_e2e.commands import clean
+from egress_e2e.infra import cluster, versions
 
 
 def test_clean_docker_argv() -> None:

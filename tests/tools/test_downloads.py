@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import proc
-from egress_e2e.errors import ChecksumMismatch, ConfigError, DownloadError
-from egress_e2e.localproc import free_port
-from egress_e2e.tools import (
+from egress_e2e.core import proc
+from egress_e2e.core.errors import ChecksumMismatch, ConfigError, DownloadError
+from egress_e2e.core.localproc import free_port
+from egress_e2e.infra.tools import (
     Asset,
     Cache,
     ensure,
@@ -23,7 +23,7 @@ from egress_e2e.tools import (
     read_lock,
     user_binary,
 )
-from egress_e2e.versions import Platform, Versions
+from egress_e2e.infra.versions import Platform, Versions
 
 
 def _kind(repo_versions: Versions, host_url: str, platform: Platform, pin: str) -> Asset:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from egress_e2e import istio, proc
-from egress_e2e.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
+from egress_e2e.core import proc
+from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
+from egress_e2e.infra import istio
 
 
 def _sets(argv: list[str]) -> dict[str, str]:

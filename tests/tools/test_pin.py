@@ -10,9 +10,17 @@ from dataclasses import replace
 
 import pytest
 
-from egress_e2e import cli, versions
-from egress_e2e.errors import ConfigError
-from egress_e2e.tools import Cache, LockEntry, apply_pins, ensure, istioctl_asset, set_toml_string
+from egress_e2e import cli
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.infra import versions
+from egress_e2e.infra.tools import (
+    Cache,
+    LockEntry,
+    apply_pins,
+    ensure,
+    istioctl_asset,
+    set_toml_string,
+)
 
 
 def _changed_lines(before: str, after: str) -> list[str]:

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from egress_e2e import proc
-from egress_e2e.errors import CommandFailed, ConfigError
+from egress_e2e.core import proc
+from egress_e2e.core.errors import CommandFailed, ConfigError
 
 
 def test_non_zero_exit_names_command_code_and_stderr_tail() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e import versions
-from egress_e2e.errors import ConfigError
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.infra import versions
 
 REPO_FILE = versions.DEFAULT_PATH
 

@@ -1,0 +1,129 @@
+"""Gathering what one attempt of a check saw: run the probe in the client pod, then read the
+proxies' access logs, the fakes' logs and the gateway's counters, as far as the check needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from egress_e2e.core.errors import ClusterError
+from egress_e2e.core.waits import Timeouts, latest
+from egress_e2e.evidence import accesslog, probe, verify
+from egress_e2e.evidence.fakelogs import FakeLogReader
+from egress_e2e.infra.kube import KubeApi
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.scenario.expectations import (
+    ClusterCounter,
+    Expectation,
+    FakeSaw,
+    LogLine,
+    ProxyConnect,
+)
+from egress_e2e.scenario.model import Check, Curl
+
+PROXY_CONTAINER = "istio-proxy"
+Judge = Callable[[verify.Observation], Sequence[str]]
+CLUSTERS_ARGV = ("pilot-agent", "request", "GET", "clusters")
+# Enough history for a check's attempts, little enough to keep each read cheap.
+LOG_WINDOW_S = 300
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Which evidence a check's expectations read; nothing else is fetched."""
+
+    gateway_log: bool = False
+    sidecar_log: bool = False
+    fake_log: bool = False
+    proxy_log: bool = False
+    counters: bool = False
+
+    @classmethod
+    def of(cls, expectations: tuple[Expectation, ...]) -> Needs:
+        logs = [e for e in expectations if isinstance(e, LogLine)]
+        return cls(
+            gateway_log=any(e.proxy == "gateway" for e in logs),
+            sidecar_log=any(e.proxy == "sidecar" for e in logs),
+            fake_log=any(isinstance(e, FakeSaw) for e in expectations),
+            proxy_log=any(isinstance(e, ProxyConnect) for e in expectations),
+            counters=any(isinstance(e, ClusterCounter) for e in expectations),
+        )
+
+
+@dataclass
+class Observer:
+    api: KubeApi
+    layout: Layout
+    fake_logs: FakeLogReader
+    timeouts: Timeouts
+    timeout_scale: float = 1.0
+    _gateway_pod: str | None = field(default=None, init=False)
+
+    def gateway_pod(self) -> str:
+        if self._gateway_pod is None:
+            selector = ",".join(f"{k}={v}" for k, v in self.layout.gateway_labels)
+            ready = [p for p in self.api.pods(self.layout.gateway_ns, selector) if p.ready]
+            if not ready:
+                raise ClusterError(f"no Ready gateway pod {selector!r} in "
+                                   f"{self.layout.gateway_ns}")
+            self._gateway_pod = ready[0].name
+        return self._gateway_pod
+
+    def counters(self) -> dict[str, int]:
+        done = self.api.exec(self.layout.gateway_ns, self.gateway_pod(), PROXY_CONTAINER,
+                             CLUSTERS_ARGV, timeout=30.0)
+        if done.exit_code != 0:
+            raise ClusterError(f"pilot-agent request GET clusters exited {done.exit_code}: "
+                               f"{done.stderr.strip()[-200:]}")
+        return verify.cluster_counters(done.stdout)
+
+    def run_probe(self, check: Check) -> probe.ProbeResult:
+        namespace, pod, container = self.layout.client_pod(check.probe.client)
+        url = self.layout.resolve(check.probe.url)
+        prepared = probe.prepare(_with_url(check, url), timeout_scale=self.timeout_scale)
+        started = datetime.now(UTC)
+        done = self.api.exec(namespace, pod, container, prepared.argv,
+                             timeout=check.probe.timeout_s * self.timeout_scale + 15)
+        return prepared.parse(stdout=done.stdout, stderr=done.stderr, exit_code=done.exit_code,
+                              started=started, finished=datetime.now(UTC))
+
+    def observe(self, check: Check, judge_evidence: Judge | None = None) -> verify.Observation:
+        """One attempt: counters before, the probe, then evidence until it shows up (proxies
+        flush access logs on a timer) or the evidence timeout passes."""
+        needs = Needs.of(check.expect)
+        before = self.counters() if needs.counters else {}
+        result = self.run_probe(check)
+
+        def gather() -> verify.Observation:
+            return self.evidence(check, result, needs, before)
+
+        if judge_evidence is None:
+            return gather()
+        # ``timeouts`` come scaled already; only the probe's own curl limit is scaled here.
+        return latest(gather, judge_evidence, timeout=self.timeouts.evidence, interval=0.5)
+
+    def evidence(self, check: Check, result: probe.ProbeResult, needs: Needs,
+                 before: dict[str, int]) -> verify.Observation:
+        """Everything but the probe, read again (for the same probe) as often as needed."""
+        client_ns, client_pod, _ = self.layout.client_pod(check.probe.client)
+        return verify.Observation(
+            probe=result,
+            gateway_log=tuple(accesslog.parse_all(self._proxy_log(
+                self.layout.gateway_ns, self.gateway_pod()))) if needs.gateway_log else (),
+            sidecar_log=tuple(accesslog.parse_all(self._proxy_log(client_ns, client_pod)))
+            if needs.sidecar_log else (),
+            fake_log=self.fake_logs.read("nginx") if needs.fake_log else "",
+            proxy_log=tuple(accesslog.parse_connect_all(self.fake_logs.read("connect-proxy")))
+            if needs.proxy_log else (),
+            counters_before=before,
+            counters_after=self.counters() if needs.counters else {},
+        )
+
+    def _proxy_log(self, namespace: str, pod: str) -> str:
+        return self.api.logs(namespace, pod, PROXY_CONTAINER, since_seconds=LOG_WINDOW_S)
+
+
+def _with_url(check: Check, url: str) -> Curl:
+    return replace(check.probe, url=url)

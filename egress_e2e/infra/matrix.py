@@ -1,0 +1,162 @@
+"""The nightly CI matrix: which Istio versions run, on which Kubernetes node image.
+
+Everything here is a pure function of plain data (the versions file, read elsewhere), so the
+rules are tested offline and the workflow only prints what ``egress-e2e matrix`` computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from packaging.version import Version
+
+from egress_e2e.core.errors import ConfigError
+from egress_e2e.scenario.gates import parse_version
+
+
+@dataclass(frozen=True)
+class IstioSupport:
+    """One supported Istio release, as the versions file declares it."""
+
+    version: str
+    kubernetes_min: str
+    kubernetes_max: str
+    kubernetes: str     # the Kubernetes minor a new cluster for this release gets
+    cluster: str        # the harness's default kind cluster name for it
+
+
+@dataclass(frozen=True)
+class MatrixEntry:
+    """One nightly job: the keys are what the workflow reads as ``matrix.<key>``."""
+
+    name: str
+    istio: str
+    kubernetes: str
+    node_image: str
+    cluster: str
+    kind: str  # the kind release, e.g. v0.33.0: names the cached binary the workflow calls
+
+
+def minor_of(version: str) -> str:
+    """``1.31.1`` -> ``1.31``; a minor given alone is returned as is."""
+    parsed = parse_version(version)
+    return f"{parsed.major}.{parsed.minor}"
+
+
+def node_image(release: IstioSupport, node_images: Mapping[str, str]) -> str:
+    """The pinned node image for the release's Kubernetes minor, checked against its range."""
+    low, high = parse_version(release.kubernetes_min), parse_version(release.kubernetes_max)
+    if not low <= parse_version(release.kubernetes) <= high:
+        raise ConfigError(
+            f"Istio {release.version} runs on Kubernetes {release.kubernetes}, outside its "
+            f"supported {release.kubernetes_min}-{release.kubernetes_max}"
+        )
+    if release.kubernetes not in node_images:
+        have = ", ".join(sorted(node_images, key=Version)) or "none"
+        raise ConfigError(
+            f"Istio {release.version} runs on Kubernetes {release.kubernetes}, but the versions "
+            f"file pins node images only for: {have}"
+        )
+    return node_images[release.kubernetes]
+
+
+def select(releases: Sequence[IstioSupport], wanted: str, default: str) -> list[IstioSupport]:
+    """``all``, ``default``, an exact version, or a minor (``1.31``: every pinned 1.31.x)."""
+    ordered = sorted(releases, key=lambda rel: parse_version(rel.version))
+    text = wanted.strip()
+    if text in ("", "all"):
+        return ordered
+    if text == "default":
+        text = default
+    exact = [rel for rel in ordered if rel.version == text.removeprefix("v")]
+    if exact:
+        return exact
+    by_minor = [rel for rel in ordered if _is_minor(text) and minor_of(rel.version) == text]
+    if by_minor:
+        return by_minor
+    known = ", ".join(rel.version for rel in ordered)
+    raise ConfigError(f"unknown Istio version {wanted!r}; the versions file knows: {known}, all")
+
+
+def build(
+    releases: Sequence[IstioSupport],
+    node_images: Mapping[str, str],
+    *,
+    wanted: str = "all",
+    default: str,
+    kind_version: str,
+) -> list[MatrixEntry]:
+    """The matrix entries for ``wanted``, oldest Istio first."""
+    if not releases:
+        raise ConfigError("the versions file lists no Istio releases")
+    entries = []
+    for release in select(releases, wanted, default):
+        entries.append(
+            MatrixEntry(
+                name=f"istio-{release.version}-k8s-{release.kubernetes}",
+                istio=release.version,
+                kubernetes=release.kubernetes,
+                node_image=node_image(release, node_images),
+                cluster=release.cluster,
+                kind=kind_version,
+            )
+        )
+    return entries
+
+
+def as_github_matrix(entries: Sequence[MatrixEntry]) -> dict[str, list[dict[str, str]]]:
+    """The shape ``strategy.matrix: ${{ fromJSON(...) }}`` expects."""
+    return {"include": [asdict(entry) for entry in entries]}
+
+
+def _is_minor(text: str) -> bool:
+    parts = text.split(".")
+    return len(parts) == 2 and all(part.isdigit() for part in parts)
+
+
+@dataclass(frozen=True)
+class NewerRelease:
+    """A published Istio release newer than what the versions file pins for its minor."""
+
+    minor: str
+    latest: str
+    pinned: str | None  # None: a whole minor the versions file does not know yet
+
+    def __str__(self) -> str:
+        if self.pinned is None:
+            return f"Istio {self.minor}: {self.latest} is out and not pinned (a new minor)"
+        return f"Istio {self.minor}: {self.latest} is out; pinned {self.pinned}"
+
+
+def newer_releases(pinned: Sequence[str], published: Sequence[str]) -> list[NewerRelease]:
+    """Newer patches of pinned minors, and newer minors than the newest pinned one.
+
+    Pre-releases (alpha, beta, rc) are ignored: the nightly pins what users upgrade to.
+    Minors older than the newest pinned one that are not pinned are dropped on purpose.
+    """
+    newest_pinned: dict[str, Version] = {}
+    for text in pinned:
+        version = parse_version(text)
+        key = minor_of(text)
+        newest_pinned[key] = max(version, newest_pinned.get(key, version))
+    newest_published: dict[str, Version] = {}
+    for text in published:
+        try:
+            version = parse_version(text.removeprefix("v"))
+        except ConfigError:
+            continue  # tags that are not versions (old "latest", test tags)
+        if version.is_prerelease or version.is_devrelease:
+            continue
+        key = f"{version.major}.{version.minor}"
+        newest_published[key] = max(version, newest_published.get(key, version))
+    top = max((Version(key) for key in newest_pinned), default=Version("0"))
+    found = []
+    for key in sorted(newest_published, key=Version):
+        latest = newest_published[key]
+        have = newest_pinned.get(key)
+        if have is not None and latest > have:
+            found.append(NewerRelease(key, str(latest), str(have)))
+        elif have is None and Version(key) > top:
+            found.append(NewerRelease(key, str(latest), None))
+    return found

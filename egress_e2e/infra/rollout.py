@@ -1,0 +1,39 @@
+"""Waiting for workloads: pods that are Ready, polled through ``KubeApi`` with a bounded wait."""
+
+from __future__ import annotations
+
+from egress_e2e.core.waits import eventually
+from egress_e2e.infra.kube import KubeApi, PodInfo
+
+
+def pod_problems(pods: list[PodInfo], expected: int = 1) -> list[str]:
+    """Why these pods are not yet what a test can use (empty when they are)."""
+    if len(pods) < expected:
+        return [f"{len(pods)} pod(s), want {expected}"]
+    return [f"{p.name}: phase {p.phase}, ready {p.ready}" for p in pods
+            if not (p.ready and p.phase == "Running")]
+
+
+def describe_pods(pods: list[PodInfo]) -> str:
+    if not pods:
+        return "no pods"
+    return ", ".join(f"{p.name} ({p.phase}, ready={p.ready})" for p in pods)
+
+
+def wait_pods_ready(api: KubeApi, namespace: str, selector: str, timeout: float,
+                    expected: int = 1, *, interval: float = 1.0,
+                    what: str | None = None) -> list[PodInfo]:
+    return eventually(
+        lambda: api.pods(namespace, selector),
+        lambda pods: pod_problems(pods, expected),
+        what=what or f"pods {selector!r} in {namespace} Ready", timeout=timeout,
+        consecutive=1, interval=interval, describe=describe_pods,
+    )
+
+
+def wait_pod_ip(api: KubeApi, namespace: str, selector: str, timeout: float) -> str:
+    pods = wait_pods_ready(api, namespace, selector, timeout)
+    ip = pods[0].ip
+    if not ip:
+        raise AssertionError(f"pod {pods[0].name} is Ready without an IP")
+    return ip

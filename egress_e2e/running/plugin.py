@@ -1,0 +1,218 @@
+"""pytest plugin for the e2e scenarios.
+
+The controller (or the only process, with ``-n0``) prepares the cluster, Istio and the fake
+internet once in ``pytest_sessionstart`` and hands a description of it to xdist workers through
+``workerinput``. A setup failure ends the session with one line, not one error per test.
+Runs that collect only, or that do not point at ``scenarios/``, never touch a cluster.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from egress_e2e.core.errors import EgressE2EError
+from egress_e2e.core.timings import PhaseTimer
+from egress_e2e.infra.images import image
+from egress_e2e.infra.kube import KubeClient
+from egress_e2e.report.model import RunInfo
+from egress_e2e.report.pytest_plugin import install as install_report
+from egress_e2e.running import diagnostics
+from egress_e2e.running.runner import NetworkPolicyProbe, ScenarioRun
+from egress_e2e.scenario import gates
+from egress_e2e.scenario.model import Scenario
+from egress_e2e.session import netpol
+from egress_e2e.session import settings as settings_mod
+from egress_e2e.session.environment import E2EEnvironment
+
+ENV_KEY = pytest.StashKey[E2EEnvironment]()
+SETTINGS_KEY = pytest.StashKey[settings_mod.Settings]()
+TIMER_KEY = pytest.StashKey[PhaseTimer]()
+WORKER_INPUT_KEY = "egress_e2e_environment"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("egress-e2e", "istio-egress-e2e (each flag has an env equivalent)")
+    for opt in settings_mod.OPTIONS:
+        help_text = f"{opt.help} [env {opt.env}]"
+        if opt.kind == "bool":
+            group.addoption(opt.flag, action="store_true", default=False,
+                            dest=f"egress_{opt.dest}", help=help_text)
+        else:
+            group.addoption(opt.flag, default=None, dest=f"egress_{opt.dest}",
+                            choices=list(opt.choices) or None, help=help_text)
+
+
+def read_settings(config: pytest.Config) -> settings_mod.Settings:
+    given = {opt.dest: config.getoption(f"egress_{opt.dest}") for opt in settings_mod.OPTIONS}
+    return settings_mod.resolve(given, os.environ)
+
+
+def wants_cluster(config: pytest.Config) -> bool:
+    """True when this run will execute scenarios: not collect-only, and an argument is (inside)
+    the ``scenarios/`` directory."""
+    if config.option.collectonly or hasattr(config, "workerinput"):
+        return False
+    scenarios_dir = (config.rootpath / "scenarios").resolve()
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0])
+        path = (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
+        if path == scenarios_dir or scenarios_dir in path.parents:
+            return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    diagnostics.register(config)
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput and WORKER_INPUT_KEY in workerinput:
+        env = E2EEnvironment.from_json(workerinput[WORKER_INPUT_KEY])
+        config.stash[ENV_KEY] = env
+        # Workers only tag their items; the controller writes the report files.
+        install_report(config, env.artifacts_dir, RunInfo(istio_version=env.istio_version))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not wants_cluster(config):
+        return
+    from egress_e2e.session import environment
+
+    timer = PhaseTimer(emit=_progress_printer(config))
+    config.stash[TIMER_KEY] = timer
+    try:
+        settings = read_settings(config)
+    except EgressE2EError as exc:
+        pytest.exit(f"egress-e2e: {exc}", returncode=1)
+    config.stash[SETTINGS_KEY] = settings
+    reporter = install_report(config, settings.artifacts_dir,
+                              RunInfo(istio_version=settings.istio_version or ""),
+                              scenario_lookup=_catalog_lookup,
+                              session_phases=lambda: timer.phases)
+    try:
+        env = environment.prepare(settings, timer)
+    except EgressE2EError as exc:
+        # pytest.exit skips sessionfinish: record how far setup got before leaving.
+        timer.write(settings.artifacts_dir / "timings.json",
+                    {"exitstatus": 1, "setup_error": str(exc)})
+        pytest.exit(f"egress-e2e: {exc}", returncode=1)
+    config.stash[ENV_KEY] = env
+    reporter.update_run(istio_version=env.istio_version,
+                        kubernetes_version=env.kubernetes_version,
+                        kind_version=env.kind_version or "")
+
+
+def _catalog_lookup(scenario_id: str) -> Scenario | None:
+    from egress_e2e import catalog
+
+    return next((s for s in catalog.ALL if s.id == scenario_id), None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    env = node.config.stash.get(ENV_KEY, None)
+    if env is not None:
+        node.workerinput[WORKER_INPUT_KEY] = env.to_json()
+
+
+# Last: after Ctrl-C, the scenarios' own clean-up (fixture teardown) must run before the
+# cluster, the DNS edit and the fakes go.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or SETTINGS_KEY not in config.stash:
+        return
+    from egress_e2e.session import environment
+
+    settings = config.stash[SETTINGS_KEY]
+    timer = config.stash[TIMER_KEY]
+    env = config.stash.get(ENV_KEY, None)
+    try:
+        if env is not None:
+            environment.teardown(env, settings, timer)
+    except EgressE2EError as exc:
+        _progress_printer(config)(f"[teardown] egress-e2e: {exc}")
+    finally:
+        extra: dict[str, object] = {"exitstatus": int(exitstatus)}
+        if env is not None:
+            extra.update(env.describe())
+        timer.write(settings.artifacts_dir / "timings.json", extra)
+
+
+def _progress_printer(config: pytest.Config) -> Callable[[str], None]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def emit(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+        else:
+            print(line, flush=True)
+
+    return emit
+
+
+@pytest.fixture
+def egress_environment(request: pytest.FixtureRequest) -> E2EEnvironment:
+    """The prepared cluster, Istio and fake internet this run uses."""
+    env = request.config.stash.get(ENV_KEY, None)
+    if env is None:
+        pytest.fail("no e2e environment: run scenarios through 'make e2e' or "
+                    "'pytest scenarios/' (setup happens once per session)", pytrace=False)
+    return env
+
+
+@pytest.fixture
+def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironment
+               ) -> Iterator[Callable[[Scenario], None]]:
+    """Run a scenario on the session's cluster; on failure write its diagnostics bundle
+    before its namespaces are deleted, then always clean up."""
+    env = egress_environment
+    api = _client(env.kubeconfig)
+    timer = PhaseTimer(emit=_progress_printer(request.config))
+    runs: list[ScenarioRun] = []
+
+    def run(scenario: Scenario) -> None:
+        reason = gates.skip_reason(scenario, env.istio_version)
+        if reason is not None:
+            pytest.skip(reason)
+        if scenario.needs_network_policy:
+            verdict = _NETWORK_POLICY.enforced(api, env, image("curl").ref)
+            reason = netpol.skip_reason(scenario, verdict)
+            if reason is not None:
+                pytest.skip(reason)
+        scenario_run = ScenarioRun(scenario, env, api, timer, request.node)
+        runs.append(scenario_run)
+        scenario_run.execute()
+
+    yield run
+    emit = _progress_printer(request.config)
+    for scenario_run in runs:
+        try:
+            if diagnostics.failed(request.node):
+                _write_bundle(request.node, scenario_run, env)
+        except Exception as exc:  # any failure: a bundle must never keep namespaces alive
+            emit(f"[diagnostics] {scenario_run.scenario.id}: bundle not written: {exc}")
+        finally:
+            scenario_run.cleanup()
+
+
+@functools.cache
+def _client(kubeconfig: Path) -> KubeClient:
+    """One API client per process: its API discovery is done once, not once per scenario."""
+    return KubeClient(kubeconfig)
+
+
+def _write_bundle(item: pytest.Item, scenario_run: ScenarioRun, env: E2EEnvironment) -> None:
+    items = diagnostics.gather_items(scenario_run.diagnostics_target())
+    files = {**diagnostics.gather(items), **scenario_run.diagnostics_files()}
+    bundle = diagnostics.write_bundle(env.artifacts_dir, env.run_id, item.nodeid, files, items)
+    diagnostics.attach(item, bundle)
+
+
+# NetworkPolicy enforcement: measured once per process, only when a scenario needs it.
+_NETWORK_POLICY = NetworkPolicyProbe()

@@ -1,0 +1,213 @@
+"""Running one scenario on the prepared cluster: render its plan, apply it, run each step's
+checks until their evidence holds, and clean up. Diagnostics are gathered by the caller (the
+pytest fixture) between a failure and the clean-up, so the bundle sees the failing state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from egress_e2e.core.errors import ClusterError, EgressE2EError
+from egress_e2e.core.timings import PhaseTimer
+from egress_e2e.core.waits import Timeouts, eventually, stays_absent
+from egress_e2e.evidence import verify
+from egress_e2e.evidence.fakelogs import FakeLogReader, FakeLogs
+from egress_e2e.evidence.observe import Needs, Observer
+from egress_e2e.infra.istio import kubectl_path
+from egress_e2e.infra.kube import KubeApi
+from egress_e2e.infra.rollout import wait_pods_ready
+from egress_e2e.rendering import render
+from egress_e2e.rendering.layout import CLIENT_PODS, Layout
+from egress_e2e.report import evidence, record
+from egress_e2e.running import diagnostics
+from egress_e2e.scenario.model import Check, Scenario
+from egress_e2e.session import netpol
+from egress_e2e.session.environment import E2EEnvironment
+
+WORKLOAD_READY_S = 180.0
+
+
+def identities(layout: Layout, role: str, trust_domain: str) -> verify.Identities:
+    """Who the SPIFFE roles of a check are, for a probe sent from ``role``."""
+    return verify.Identities(
+        gateway_ns=layout.gateway_ns, gateway_sa=layout.gateway_sa,
+        client_ns=layout.client_namespace(role), client_sa=CLIENT_PODS[role][1],
+        other_client_ns=layout.other_ns, other_client_sa=CLIENT_PODS["other"][1],
+        trust_domain=trust_domain,
+    )
+
+
+def selector_of(doc: render.Document) -> str:
+    """The label selector that finds a workload document's pods."""
+    body = doc.body
+    labels = (body.get("spec", {}).get("selector", {}).get("matchLabels")
+              if doc.kind == "Deployment" else body.get("metadata", {}).get("labels"))
+    if not labels:
+        raise ValueError(f"{doc.ref}: no labels to find its pods by")
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def trust_material(env: E2EEnvironment) -> render.TrustMaterial:
+    pki_dir = Path(env.fakes["pki_dir"])
+    return render.TrustMaterial.from_files(pki_dir / "ca.crt", pki_dir / "client.crt",
+                                           pki_dir / "client.key")
+
+
+@dataclass
+class ScenarioRun:
+    scenario: Scenario
+    env: E2EEnvironment
+    api: KubeApi
+    timer: PhaseTimer
+    item: record.HasUserProperties
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    # Where the fakes' logs are read; by default found from the session's environment.
+    fake_logs: FakeLogReader | None = None
+    last_observation: verify.Observation | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.timeouts = self.timeouts.scaled(self.env.timeout_scale)
+        self.layout = Layout.isolated_for(
+            self.scenario, self.env.run_id,
+            connect_proxy_address=str(self.env.fakes.get("connect_proxy_address", "")))
+        self.plan = render.plan(self.scenario, self.layout, trust_material(self.env))
+        self.logs: FakeLogReader = self.fake_logs or FakeLogs(
+            placement=self.env.fakes.get("placement", "containers"), run_id=self.env.run_id,
+            kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()))
+        self.observer = Observer(self.api, self.layout, self.logs, self.timeouts,
+                                 self.env.timeout_scale)
+
+    def execute(self) -> None:
+        record.scenario(self.item, self.scenario)
+        with record.phase(self.item, "apply"), self.timer.phase(
+                f"{self.scenario.id}/apply", f"{self.scenario.id}: base applied"):
+            self.api.apply([d.body for d in self.plan.base])
+            self.wait_workloads(self.plan.workloads)
+        for number, step in enumerate(self.plan.steps, start=1):
+            with self.timer.phase(f"{self.scenario.id}/step-{number}",
+                                  f"{self.scenario.id}: step {number} held"):
+                with record.phase(self.item, "apply"):
+                    if step.delete:
+                        self.api.delete([d.body for d in step.delete])
+                    self.api.apply([d.body for d in step.apply])
+                    self.wait_workloads(step.workloads)
+                for check in step.step.checks:
+                    self.run_check(check)
+
+    def wait_workloads(self, docs: tuple[render.Document, ...]) -> None:
+        for doc in docs:
+            wait_pods_ready(self.api, doc.namespace or self.layout.client_ns, selector_of(doc),
+                            WORKLOAD_READY_S * self.env.timeout_scale)
+
+    def run_check(self, check: Check) -> None:
+        """Hold the check's expectations ``consecutive`` times in a row, then watch its
+        absences over the settle window. Time until the final run of successes began counts
+        as propagation; the run itself (and the settle window) as probing."""
+        ids = identities(self.layout, check.probe.client, self.env.trust_domain)
+        present = [e for e in check.expect if not verify.needs_settle_window(e)]
+        absent = [e for e in check.expect if verify.needs_settle_window(e)]
+        what = f"{self.scenario.id}: {check.name}"
+        started = time.monotonic()
+        streak_began: list[float | None] = [None]
+
+        def judge(observed: verify.Observation) -> list[str]:
+            problems = verify.verify(present, observed, ids)
+            if problems:
+                streak_began[0] = None
+            elif streak_began[0] is None:
+                streak_began[0] = time.monotonic()
+            return problems
+
+        def attempt() -> verify.Observation:
+            observed = self.observer.observe(check, lambda o: verify.verify(present, o, ids))
+            self.last_observation = observed
+            return observed
+
+        try:
+            observed = eventually(attempt, judge, what=what, timeout=self.timeouts.converge,
+                                  consecutive=check.consecutive,
+                                  interval=self.timeouts.interval, describe=verify.describe)
+            held = streak_began[0] or time.monotonic()
+            record.phase_time(self.item, "propagate", held - started)
+            if absent:
+                needs = Needs.of(check.expect)
+                observed = stays_absent(
+                    lambda: self.observer.evidence(check, observed.probe, needs,
+                                                   dict(observed.counters_before)),
+                    lambda seen: verify.verify(absent, seen, ids),
+                    what=what, settle=self.timeouts.settle, interval=self.timeouts.interval,
+                    describe=verify.describe)
+                self.last_observation = observed
+            record.phase_time(self.item, "probe", time.monotonic() - held)
+        finally:
+            if self.last_observation is not None:
+                record.evidence(self.item, evidence.from_observation(
+                    check, self.last_observation,
+                    verify.verify(check.expect, self.last_observation, ids)))
+
+    def diagnostics_target(self) -> diagnostics.DiagnosticsTarget:
+        workloads = [
+            diagnostics.Workload(f"client-{role}", self.layout.client_namespace(role),
+                                 CLIENT_PODS[role][0], app_container="curl",
+                                 has_proxy=role != "uninjected")
+            for role in self.scenario.clients
+        ]
+        if self.scenario.gateway != "none":
+            # A gateway that never became Ready is itself the finding: the namespace listing
+            # and events show it, so the bundle goes on without its pod.
+            with contextlib.suppress(EgressE2EError):
+                workloads.append(diagnostics.Workload("gateway", self.layout.gateway_ns,
+                                                      self.observer.gateway_pod()))
+        namespaces = [*self.layout.owned_namespaces]
+        if self.layout.gateway_ns not in namespaces and self.scenario.gateway != "none":
+            namespaces.append(self.layout.gateway_ns)
+        return diagnostics.DiagnosticsTarget(
+            namespaces=tuple(namespaces), workloads=tuple(workloads),
+            kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()),
+            istioctl=self.env.istioctl, fake_containers=self.logs.container_names(),
+        )
+
+    def diagnostics_files(self) -> dict[str, str]:
+        """What the failure bundle holds besides the gathered commands' output."""
+        files = {"manifests/applied.yaml": render.to_yaml(self.plan.documents,
+                                                          redact_secrets=True)}
+        if self.last_observation is not None:
+            files["probe.txt"] = self.last_observation.probe.describe()
+            files["observation.txt"] = verify.describe(self.last_observation)
+        return files
+
+    def cleanup(self) -> None:
+        """Delete what the run applied: objects outside its namespaces, then the namespaces,
+        each attempted even when an earlier delete failed; the failures are raised together."""
+        problems: list[str] = []
+        with record.phase(self.item, "cleanup"), self.timer.phase(
+                f"{self.scenario.id}/cleanup", f"{self.scenario.id}: cleaned up"):
+            for doc in self.plan.cleanup_documents:
+                try:
+                    self.api.delete([doc.body])
+                except EgressE2EError as exc:
+                    problems.append(str(exc))
+            for namespace in self.plan.delete_namespaces:
+                try:
+                    self.api.delete_namespace(namespace)
+                except EgressE2EError as exc:
+                    problems.append(str(exc))
+        if problems:
+            raise ClusterError(f"{self.scenario.id}: clean-up left things behind: "
+                               + "; ".join(problems))
+
+
+@dataclass
+class NetworkPolicyProbe:
+    """Measured once per process, only when a scenario needs it."""
+
+    verdict: netpol.Verdict | None = None
+
+    def enforced(self, api: KubeApi, env: E2EEnvironment, image: str) -> netpol.Verdict:
+        if self.verdict is None:
+            self.verdict = netpol.detect(api, run_id=env.run_id, image=image)
+        return self.verdict
+

@@ -1,0 +1,242 @@
+"""The e2e environment: what the session prepared (cluster, Istio, fake internet) and how to
+hand it to xdist workers as JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from egress_e2e.core import paths
+from egress_e2e.core.errors import ClusterError, ConfigError
+from egress_e2e.core.timings import PhaseTimer
+from egress_e2e.evidence.fakelogs import FakeLogs
+from egress_e2e.fakes import containers, coredns, incluster
+from egress_e2e.fakes.local import new_run_id
+from egress_e2e.fakes.pki import Pki
+from egress_e2e.fakes.pki import generate as generate_pki
+from egress_e2e.fakes.placement import AddressedFakes, FakeInternet
+from egress_e2e.infra import cluster, docker, istio, tools
+from egress_e2e.infra import versions as versions_mod
+from egress_e2e.infra.images import image
+from egress_e2e.infra.kube import KubeApi, KubeClient
+from egress_e2e.infra.rollout import wait_pod_ip
+from egress_e2e.session import dnscheck
+from egress_e2e.session.settings import Settings
+
+
+@dataclass(frozen=True)
+class E2EEnvironment:
+    run_id: str
+    kubeconfig: Path
+    istio_version: str
+    kubernetes_version: str
+    cluster_name: str | None          # None for --existing-kubeconfig
+    kind_version: str | None
+    created_cluster: bool
+    artifacts_dir: Path
+    private_dir: Path                  # keys live here (0700), never under artifacts
+    timeout_scale: float = 1.0
+    trust_domain: str = "cluster.local"
+    access_log_encoding: str = "TEXT"
+    # The verified istioctl this run installed with (None on --existing-kubeconfig clusters):
+    # diagnostics use it for proxy-config and analyze.
+    istioctl: str | None = None
+    # What the fake internet placement reported: DNS name -> address, proxy address, etc.
+    fakes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("kubeconfig", "artifacts_dir", "private_dir"):
+            data[key] = str(data[key])
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> E2EEnvironment:
+        data = json.loads(text)
+        for key in ("kubeconfig", "artifacts_dir", "private_dir"):
+            data[key] = Path(data[key])
+        return cls(**data)
+
+    def describe(self) -> dict[str, object]:
+        """The versions a report shows next to the results."""
+        return {
+            "run_id": self.run_id,
+            "istio_version": self.istio_version,
+            "kubernetes_version": self.kubernetes_version,
+            "kind_version": self.kind_version,
+            "cluster": self.cluster_name,
+        }
+
+
+
+# Live session resources (fake containers, the Corefile edit, the cluster we created), closed
+# by teardown, or at once when prepare fails half way so nothing is left behind.
+_LIVE: dict[str, contextlib.ExitStack] = {}
+
+
+def prepare(settings: Settings, timer: PhaseTimer) -> E2EEnvironment:
+    """Docker, tools, cluster, Istio and the fake internet, once per session."""
+    setup = _Setup(settings, timer, new_run_id(), contextlib.ExitStack())
+    try:
+        env = setup.prepare()
+    except BaseException:
+        setup.stack.close()
+        raise
+    _LIVE[setup.run_id] = setup.stack
+    return env
+
+
+def teardown(env: E2EEnvironment, settings: Settings, timer: PhaseTimer) -> None:
+    """Undo what prepare did, in reverse: fakes, DNS edit, then the cluster if we delete it."""
+    del settings
+    stack = _LIVE.pop(env.run_id, None)
+    if stack is not None:
+        with timer.phase("teardown", "fake internet and cluster cleaned up"):
+            stack.close()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The cluster a session runs on, whoever made it."""
+
+    kubeconfig: Path
+    istio_version: str
+    cluster_name: str | None = None
+    kind_version: str | None = None
+    created: bool = False
+    istioctl: str | None = None
+
+
+@dataclass
+class _Setup:
+    settings: Settings
+    timer: PhaseTimer
+    run_id: str
+    stack: contextlib.ExitStack
+
+    def prepare(self) -> E2EEnvironment:
+        versions = versions_mod.load()
+        private_dir = Path(tempfile.mkdtemp(prefix=f"egress-e2e-{self.run_id}-"))  # 0700
+        self.stack.callback(shutil.rmtree, private_dir, ignore_errors=True)
+        target = self.kind(versions) if self.settings.uses_kind else self.existing(versions)
+        api = KubeClient(target.kubeconfig)
+        kubernetes_version = api.server_version()
+        fakes = self.fakes(private_dir, target.kubeconfig, api)
+        return E2EEnvironment(
+            run_id=self.run_id, kubeconfig=target.kubeconfig,
+            istio_version=target.istio_version, kubernetes_version=kubernetes_version,
+            cluster_name=target.cluster_name, kind_version=target.kind_version,
+            created_cluster=target.created, artifacts_dir=self.settings.artifacts_dir.resolve(),
+            private_dir=private_dir, timeout_scale=self.settings.timeout_scale,
+            access_log_encoding=self.settings.access_log_encoding, fakes=fakes,
+            istioctl=target.istioctl,
+        )
+
+    def kind(self, versions: versions_mod.Versions) -> _Target:
+        """Docker, pinned tools, a kind cluster, and the pinned Istio on it."""
+        settings, timer = self.settings, self.timer
+        release = versions.istio(settings.istio_version)
+        with timer.phase("preflight", "Docker engine answers"):
+            docker.require_engine()
+        with timer.phase("tools", f"kind {versions.kind.version} and istioctl "
+                                  f"{release.version} verified"):
+            kind = tools.kind_binary(versions, explicit=settings.kind_bin)
+            istioctl = tools.istioctl_binary(release, explicit=settings.istioctl_bin)
+        ready = self.cluster(versions, release, kind)
+        with timer.phase("istio", f"{release.version} ready"):
+            outcome = istio.ensure_istio(
+                istio.Istioctl(istioctl), release, ready.kubeconfig,
+                istio.kubectl_deployment_fetcher(ready.kubeconfig), where=ready.name,
+                encoding=settings.access_log_encoding,
+                ready_timeout=300.0 * settings.timeout_scale)
+        if not outcome.analyze.clean:
+            timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
+        return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
+                       ready.created, str(istioctl))
+
+    def existing(self, versions: versions_mod.Versions) -> _Target:
+        """--existing-kubeconfig: no kind, no install; say which Istio is there."""
+        kubeconfig = self.settings.existing_kubeconfig
+        if kubeconfig is None:
+            raise ConfigError("internal: existing() without --existing-kubeconfig")
+        KubeClient(kubeconfig)  # a kubeconfig that does not load fails here, in one line
+        found = istio.detect_existing(kubeconfig, self.settings.istio_version, versions)
+        self.timer.emit(found.message)
+        return _Target(kubeconfig, found.version)
+
+    def cluster(self, versions: versions_mod.Versions, release: versions_mod.IstioRelease,
+                kind: Path) -> cluster.ReadyCluster:
+        settings, timer = self.settings, self.timer
+        clusters = cluster.KindClusters(kind, cluster.ClusterState(paths.state_dir()))
+        name = settings.cluster_name or cluster.default_cluster_name(release)
+        image = versions.node_image_for(release)
+        with timer.phase("cluster", f"{name} ready"):
+            ready = clusters.ensure(name, release, image, reuse=settings.reuse_cluster)
+        timer.emit(f"[cluster] {'created' if ready.created else 'reused'} {name} ({image})")
+        if ready.created and settings.deletes_cluster:
+            self.stack.callback(clusters.delete, name)
+        if settings.preload_images:
+            # Istio's images, and the pods the harness runs in the cluster (clients, the
+            # ingress scenario's workload); the container fakes run beside kind, not in it.
+            wanted = (*release.images, versions.image("curl"), versions.image("httpbin"))
+            with timer.phase("images", f"{len(wanted)} images loaded into {name}"):
+                workdir = Path(tempfile.mkdtemp(prefix="egress-e2e-images-"))
+                self.stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+                clusters.preload(name, wanted, versions_mod.detect_platform().arch, workdir)
+        return ready
+
+    def fakes(self, private_dir: Path, kubeconfig: Path, api: KubeApi) -> dict[str, Any]:
+        """Start the fake internet where the settings say, point the cluster DNS at it, and
+        return what workers need to find it again (JSON-safe)."""
+        settings, timer, run_id = self.settings, self.timer, self.run_id
+        pki = generate_pki(private_dir / "pki", run_id)
+        with timer.phase("fakes", f"fake internet ({settings.fakes}) up"):
+            if settings.fakes == "containers":
+                running: FakeInternet = self.stack.enter_context(
+                    containers.start_containers(private_dir, run_id, pki))
+            else:
+                self.stack.callback(api.delete_namespace, incluster.fake_namespace(run_id))
+                running = _start_in_cluster(api, run_id, pki, kubeconfig,
+                                            settings.timeout_scale)
+        entries = dict(running.dns_entries())
+        with timer.phase("dns", "cluster DNS answers the seed host names with the fakes"):
+            self.stack.callback(_edit_corefile, api, coredns.remove_fake_hosts)
+            _edit_corefile(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
+            dnscheck.wait_for_fake_dns(api, run_id, entries, image("curl").ref,
+                                       timeout=240.0 * settings.timeout_scale)
+        return {
+            "placement": settings.fakes,
+            "run_id": run_id,
+            "pki_dir": str(pki.directory),
+            "dns": entries,
+            "connect_proxy_address": running.connect_proxy_address,
+        }
+
+
+def _edit_corefile(api: KubeApi, change: Callable[[str], str]) -> None:
+    data = api.configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP)
+    corefile = data.get(coredns.COREFILE_KEY)
+    if corefile is None:
+        raise ClusterError(f"configmap {coredns.COREDNS_NAMESPACE}/{coredns.COREDNS_CONFIGMAP}"
+                           f" has no {coredns.COREFILE_KEY}")
+    updated = change(corefile)
+    if updated != corefile:
+        api.replace_configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP,
+                                   {coredns.COREFILE_KEY: updated})
+
+
+def _start_in_cluster(api: KubeApi, run_id: str, pki: Pki, kubeconfig: Path,
+                      timeout_scale: float) -> FakeInternet:
+    namespace = incluster.fake_namespace(run_id)
+    api.apply(incluster.web_objects(run_id, pki))
+    web = wait_pod_ip(api, namespace, f"app={incluster.WEB_NAME}", 180.0 * timeout_scale)
+    api.apply(incluster.proxy_objects(run_id, web))
+    proxy = wait_pod_ip(api, namespace, f"app={incluster.PROXY_NAME}", 180.0 * timeout_scale)
+    logs = FakeLogs("in-cluster", run_id, str(kubeconfig), kubectl=str(istio.kubectl_path()))
+    return AddressedFakes(run_id, pki, web, proxy, logs.read)
