@@ -7,13 +7,13 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from egress_e2e.core import paths, proc
+from egress_e2e.core import labels, paths, proc
 from egress_e2e.core.errors import DockerUnavailable
 from egress_e2e.infra import cluster, docker, tools, versions
 
 
-def list_containers_argv(label: str = cluster.HARNESS_LABEL,
-                         value: str = cluster.HARNESS_LABEL_VALUE) -> list[str]:
+def list_containers_argv(label: str = labels.HARNESS_LABEL,
+                         value: str = labels.HARNESS_LABEL_VALUE) -> list[str]:
     return ["docker", "ps", "--all", "--quiet", "--filter", f"label={label}={value}"]
 
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     ids = proc.run(list_containers_argv(), timeout=60.0).stdout.split()
     if ids:
         proc.run(remove_containers_argv(ids), timeout=120.0)
-        print(f"removed {len(ids)} container(s) labelled {cluster.HARNESS_LABEL}")
+        print(f"removed {len(ids)} container(s) labelled {labels.HARNESS_LABEL}")
     if not ours and not ids:
         print("egress-e2e clean: nothing to clean")
     return 0

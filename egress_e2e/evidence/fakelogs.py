@@ -4,11 +4,11 @@ the session hands workers only names, and the logs are read by container or pod 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from egress_e2e.core import proc
 from egress_e2e.fakes import containers, incluster
-from egress_e2e.fakes.placement import LogName
+from egress_e2e.fakes.placement import ClusterPlacement, LogName
 
 
 class FakeLogReader(Protocol):
@@ -18,7 +18,7 @@ class FakeLogReader(Protocol):
 
 @dataclass(frozen=True)
 class FakeLogs:
-    placement: Literal["containers", "in-cluster"]
+    placement: ClusterPlacement
     run_id: str
     kubeconfig: str
     kubectl: str = "kubectl"

@@ -12,6 +12,7 @@ from egress_e2e.core.errors import ClusterError
 from egress_e2e.core.waits import Timeouts, latest
 from egress_e2e.evidence import accesslog, probe, verify
 from egress_e2e.evidence.fakelogs import FakeLogReader
+from egress_e2e.infra.istio import PROXY_CONTAINER
 from egress_e2e.infra.kube import KubeApi
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.scenario.expectations import (
@@ -23,7 +24,6 @@ from egress_e2e.scenario.expectations import (
 )
 from egress_e2e.scenario.model import Check, Curl
 
-PROXY_CONTAINER = "istio-proxy"
 Judge = Callable[[verify.Observation], Sequence[str]]
 CLUSTERS_ARGV = ("pilot-agent", "request", "GET", "clusters")
 # Enough history for a check's attempts, little enough to keep each read cheap.

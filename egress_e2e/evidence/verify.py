@@ -26,37 +26,16 @@ from egress_e2e.scenario.expectations import (
     Echoed,
     Expectation,
     FakeSaw,
-    IdentityRole,
     LogLine,
     ProxyConnect,
     Status,
     Xfcc,
 )
+from egress_e2e.scenario.identity import Identities
 
 # Clocks: the proxies' timestamps come from the node, the probe's from the harness host.
 DEFAULT_TIME_SLACK = timedelta(seconds=2)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-@dataclass(frozen=True)
-class Identities:
-    """Who the SPIFFE roles in ``Xfcc`` expectations are, for one scenario layout."""
-
-    gateway_ns: str
-    gateway_sa: str
-    client_ns: str
-    client_sa: str
-    other_client_ns: str = "other"
-    other_client_sa: str = "curl"
-    trust_domain: str = "cluster.local"
-
-    def spiffe(self, role: IdentityRole) -> str:
-        namespace, account = {
-            "gateway": (self.gateway_ns, self.gateway_sa),
-            "client": (self.client_ns, self.client_sa),
-            "other-client": (self.other_client_ns, self.other_client_sa),
-        }[role]
-        return xfcc.spiffe_id(self.trust_domain, namespace, account)
 
 
 @dataclass(frozen=True)

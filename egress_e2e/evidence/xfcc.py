@@ -9,7 +9,6 @@ the value.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -101,31 +100,3 @@ def _unquote_value(raw: str) -> str:
         # Only \" is an escape; any other backslash (RFC 2253 "\,") is part of the value.
         return raw[1:-1].replace('\\"', '"')
     return raw
-
-
-# --- SPIFFE ids ------------------------------------------------------------------------------
-
-_SPIFFE = re.compile(r"^spiffe://(?P<td>[^/]+)/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)$")
-
-
-@dataclass(frozen=True)
-class SpiffeId:
-    """An Istio workload identity: ``spiffe://<trust-domain>/ns/<ns>/sa/<sa>``."""
-
-    trust_domain: str
-    namespace: str
-    service_account: str
-
-    def __str__(self) -> str:
-        return f"spiffe://{self.trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
-
-
-def parse_spiffe(uri: str) -> SpiffeId:
-    match = _SPIFFE.match(uri.strip())
-    if match is None:
-        raise ValueError(f"not an Istio SPIFFE id (spiffe://<td>/ns/<ns>/sa/<sa>): {uri!r}")
-    return SpiffeId(match["td"], match["ns"], match["sa"])
-
-
-def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
-    return str(SpiffeId(trust_domain, namespace, service_account))

@@ -10,20 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
 
 import jinja2
 
 from egress_e2e.core.errors import ManifestError
 from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.fakes.pki import Pki
+from egress_e2e.fakes.placement import Placement
 from egress_e2e.scenario import hosts
 
 TEMPLATE_DIR = MANIFESTS_DIR / "external"
 NGINX_TEMPLATE = "nginx.conf.j2"
 PROXY_TEMPLATE = "envoy-connect-proxy.yaml.j2"
 
-Placement = Literal["local", "container", "in-cluster"]
 
 # Where containers and pods see the fake's files (bind mounts, or ConfigMap/Secret volumes).
 MOUNTED_CONFIG_DIR = PurePosixPath("/etc/fake-internet")

@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from egress_e2e.core.errors import EgressE2EError
+from egress_e2e.core.labels import FAKE_ROLE_LABEL, HARNESS_LABEL, HARNESS_LABEL_VALUE, RUN_LABEL
 from egress_e2e.fakes import config
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.fakes.placement import AddressedFakes
-from egress_e2e.infra.cluster import HARNESS_LABEL, HARNESS_LABEL_VALUE
 from egress_e2e.infra.images import Image, image
 
 KIND_NETWORK = "kind"
-RUN_LABEL = "egress-e2e.run-id"
-ROLE_LABEL = "egress-e2e.fake"
 PROXY_BASE_ID = 7  # alone in its container: any id works, a fixed one keeps argv stable
 
 # The images (go-httpbin: multi-arch, what Istio's samples use; its /headers gives lists of
@@ -70,7 +68,7 @@ def container_name(run_id: str, role: Role) -> str:
 
 def labels(run_id: str, role: Role) -> dict[str, str]:
     # HARNESS_LABEL lets `egress-e2e clean` find leftovers of a session that was killed.
-    return {HARNESS_LABEL: HARNESS_LABEL_VALUE, RUN_LABEL: run_id, ROLE_LABEL: role}
+    return {HARNESS_LABEL: HARNESS_LABEL_VALUE, RUN_LABEL: run_id, FAKE_ROLE_LABEL: role}
 
 
 def write_nginx_config(config_dir: Path, run_id: str) -> Path:
@@ -78,7 +76,7 @@ def write_nginx_config(config_dir: Path, run_id: str) -> Path:
     config_dir.mkdir(parents=True, exist_ok=True)
     path = config_dir / config.NGINX_CONF_NAME
     path.write_text(config.render_nginx(config.mounted_nginx(
-        run_id, "container", f"{container_name(run_id, 'httpbin')}:{config.HTTPBIN_PORT}")))
+        run_id, "containers", f"{container_name(run_id, 'httpbin')}:{config.HTTPBIN_PORT}")))
     return path
 
 
@@ -91,7 +89,7 @@ def write_proxy_config(config_dir: Path, run_id: str, web_address: str) -> Path:
     # Only exact names: the container resolves them through /etc/hosts (see proxy_spec), which
     # has no wildcards.
     path.write_text(config.render_proxy(config.mounted_proxy(
-        run_id, "container", config.CONNECT_NAMES, extra_targets=targets)))
+        run_id, "containers", config.CONNECT_NAMES, extra_targets=targets)))
     return path
 
 

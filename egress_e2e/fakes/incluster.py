@@ -22,11 +22,11 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
+from egress_e2e.core.labels import FAKE_INTERNET_PART_OF, FAKE_ROLE_LABEL, PART_OF_LABEL, RUN_LABEL
+from egress_e2e.core.redact import secret_values_hidden
 from egress_e2e.fakes import config
 from egress_e2e.fakes.containers import (
     PROXY_BASE_ID,
-    ROLE_LABEL,
-    RUN_LABEL,
     Role,
 )
 from egress_e2e.fakes.pki import Pki
@@ -49,9 +49,9 @@ def fake_namespace(run_id: str) -> str:
 
 
 def _labels(run_id: str, role: Role | None = None) -> dict[str, str]:
-    labels = {"app.kubernetes.io/part-of": "egress-e2e-fake-internet", RUN_LABEL: run_id}
+    labels = {PART_OF_LABEL: FAKE_INTERNET_PART_OF, RUN_LABEL: run_id}
     if role:
-        labels[ROLE_LABEL] = role
+        labels[FAKE_ROLE_LABEL] = role
     return labels
 
 
@@ -79,8 +79,7 @@ def pki_secret(run_id: str, pki: Pki) -> Obj:
 
 def redacted(objects: Sequence[Obj]) -> list[Obj]:
     """``objects`` safe to print or save as an artifact: Secret values replaced."""
-    return [{**obj, "data": dict.fromkeys(obj.get("data", {}), "<redacted>")}
-            if obj.get("kind") == "Secret" else obj for obj in objects]
+    return [secret_values_hidden(obj) for obj in objects]
 
 
 def _config_map(run_id: str, name: str, key: str, text: str) -> Obj:

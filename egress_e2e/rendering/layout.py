@@ -19,6 +19,11 @@ from typing import Any, Final
 
 from egress_e2e.core.errors import ConfigError
 from egress_e2e.scenario import hosts
+from egress_e2e.scenario.identity import (
+    DEFAULT_TRUST_DOMAIN,
+    IDENTITY_ROLES,
+    Identities,
+)
 from egress_e2e.scenario.model import Scenario
 
 # A documentation address (TEST-NET-3): what `render` prints until the run knows the CONNECT
@@ -177,18 +182,23 @@ class Layout:
         _check_role(role)
         return self.client_namespace(role), CLIENT_PODS[role][0], CLIENT_CONTAINER
 
-    def spiffe_id(self, identity: str, role: str = "curl") -> str:
+    def identities(self, role: str = "curl",
+                   trust_domain: str = DEFAULT_TRUST_DOMAIN) -> Identities:
+        """Who "gateway", "client" (``role``'s workload) and "other-client" are here."""
+        _check_role(role)
+        return Identities(
+            gateway_ns=self.gateway_ns, gateway_sa=self.gateway_sa,
+            client_ns=self.client_namespace(role), client_sa=CLIENT_PODS[role][1],
+            other_client_ns=self.other_ns, other_client_sa=CLIENT_PODS["other"][1],
+            trust_domain=trust_domain)
+
+    def spiffe_id(self, identity: str, role: str = "curl",
+                  trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:
         """The SPIFFE id of "gateway", "client" (``role``'s workload) or "other-client"."""
-        if identity == "gateway":
-            return f"spiffe://cluster.local/ns/{self.gateway_ns}/sa/{self.gateway_sa}"
-        if identity == "other-client":
-            role = "other"
-        elif identity != "client":
+        if identity not in IDENTITY_ROLES:
             raise ConfigError(f"unknown identity {identity!r}: expected gateway, client or "
                               "other-client")
-        _check_role(role)
-        sa = CLIENT_PODS[role][1]
-        return f"spiffe://cluster.local/ns/{self.client_namespace(role)}/sa/{sa}"
+        return self.identities(role, trust_domain).spiffe(identity)
 
     def resolve(self, text: str) -> str:
         """Fill ``{client_ns}``-style fields in a probe URL (ExternalName, ingress probes)."""

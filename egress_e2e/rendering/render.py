@@ -18,6 +18,7 @@ import yaml
 
 from egress_e2e.core.errors import ManifestError
 from egress_e2e.core.paths import MANIFESTS_DIR
+from egress_e2e.core.redact import secret_values_hidden
 from egress_e2e.infra.images import image
 from egress_e2e.rendering.layout import CLIENT_PODS, Layout
 from egress_e2e.scenario.model import Scenario, Step
@@ -46,7 +47,6 @@ CLUSTER_SCOPED_KINDS: Final = frozenset(
 )
 
 _PLACEHOLDER_PEM: Final = "per-run {what}: the e2e run fills this in (render shows a placeholder)"
-REDACTED: Final = "<redacted>"
 
 
 @dataclass(frozen=True)
@@ -298,19 +298,10 @@ def to_yaml(docs: Iterable[Document], redact_secrets: bool = False) -> str:
     """
     parts: list[str] = []
     for doc in docs:
-        body = _redacted(doc.body) if redact_secrets and doc.sensitive else doc.body
+        body = secret_values_hidden(doc.body) if redact_secrets and doc.sensitive else doc.body
         dumped = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
         parts.append(f"# Source: {doc.source}\n{dumped}")
     return "---\n".join(parts)
-
-
-def _redacted(body: dict[str, Any]) -> dict[str, Any]:
-    copy = dict(body)
-    for key in ("data", "stringData"):
-        values = copy.get(key)
-        if isinstance(values, dict):
-            copy[key] = dict.fromkeys(values, REDACTED)
-    return copy
 
 
 def _metadata(body: dict[str, Any]) -> dict[str, Any]:

@@ -27,10 +27,10 @@ import pytest
 
 from egress_e2e.core import proc
 from egress_e2e.core.errors import CommandFailed, ConfigError, format_command
+from egress_e2e.core.redact import REDACTED
+from egress_e2e.infra.istio import PROXY_CONTAINER
 from egress_e2e.report import record
 
-REDACTED = "<redacted>"
-PROXY_CONTAINER = "istio-proxy"
 # Istio config kinds worth seeing in a failed scenario's namespaces (never Secrets).
 ISTIO_KINDS = (
     "serviceentries.networking.istio.io", "virtualservices.networking.istio.io",

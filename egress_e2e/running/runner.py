@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from egress_e2e.core.errors import ClusterError, EgressE2EError
 from egress_e2e.core.timings import PhaseTimer
@@ -16,9 +15,9 @@ from egress_e2e.core.waits import Timeouts, eventually, stays_absent
 from egress_e2e.evidence import verify
 from egress_e2e.evidence.fakelogs import FakeLogReader, FakeLogs
 from egress_e2e.evidence.observe import Needs, Observer
-from egress_e2e.infra.istio import kubectl_path
 from egress_e2e.infra.kube import KubeApi
 from egress_e2e.infra.rollout import wait_pods_ready
+from egress_e2e.infra.tools import kubectl_path
 from egress_e2e.rendering import render
 from egress_e2e.rendering.layout import CLIENT_PODS, Layout
 from egress_e2e.report import evidence, record
@@ -28,16 +27,6 @@ from egress_e2e.session import netpol
 from egress_e2e.session.environment import E2EEnvironment
 
 WORKLOAD_READY_S = 180.0
-
-
-def identities(layout: Layout, role: str, trust_domain: str) -> verify.Identities:
-    """Who the SPIFFE roles of a check are, for a probe sent from ``role``."""
-    return verify.Identities(
-        gateway_ns=layout.gateway_ns, gateway_sa=layout.gateway_sa,
-        client_ns=layout.client_namespace(role), client_sa=CLIENT_PODS[role][1],
-        other_client_ns=layout.other_ns, other_client_sa=CLIENT_PODS["other"][1],
-        trust_domain=trust_domain,
-    )
 
 
 def selector_of(doc: render.Document) -> str:
@@ -51,7 +40,7 @@ def selector_of(doc: render.Document) -> str:
 
 
 def trust_material(env: E2EEnvironment) -> render.TrustMaterial:
-    pki_dir = Path(env.fakes["pki_dir"])
+    pki_dir = env.fake_internet.pki_dir
     return render.TrustMaterial.from_files(pki_dir / "ca.crt", pki_dir / "client.crt",
                                            pki_dir / "client.key")
 
@@ -72,10 +61,10 @@ class ScenarioRun:
         self.timeouts = self.timeouts.scaled(self.env.timeout_scale)
         self.layout = Layout.isolated_for(
             self.scenario, self.env.run_id,
-            connect_proxy_address=str(self.env.fakes.get("connect_proxy_address", "")))
+            connect_proxy_address=self.env.fake_internet.connect_proxy_address)
         self.plan = render.plan(self.scenario, self.layout, trust_material(self.env))
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(
-            placement=self.env.fakes.get("placement", "containers"), run_id=self.env.run_id,
+            placement=self.env.fake_internet.placement, run_id=self.env.run_id,
             kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()))
         self.observer = Observer(self.api, self.layout, self.logs, self.timeouts,
                                  self.env.timeout_scale)
@@ -106,7 +95,7 @@ class ScenarioRun:
         """Hold the check's expectations ``consecutive`` times in a row, then watch its
         absences over the settle window. Time until the final run of successes began counts
         as propagation; the run itself (and the settle window) as probing."""
-        ids = identities(self.layout, check.probe.client, self.env.trust_domain)
+        ids = self.layout.identities(check.probe.client, self.env.trust_domain)
         present = [e for e in check.expect if not verify.needs_settle_window(e)]
         absent = [e for e in check.expect if verify.needs_settle_window(e)]
         what = f"{self.scenario.id}: {check.name}"

@@ -12,7 +12,7 @@ from typing import Literal
 
 # Who a SPIFFE identity belongs to, resolved against the layout at run time:
 # "gateway" is the egress gateway's service account, "client" the probing workload's.
-IdentityRole = Literal["gateway", "client", "other-client"]
+from egress_e2e.scenario.identity import IdentityRole
 
 
 @dataclass(frozen=True)

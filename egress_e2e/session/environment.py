@@ -8,26 +8,45 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from egress_e2e.core import paths
 from egress_e2e.core.errors import ClusterError, ConfigError
+from egress_e2e.core.labels import new_run_id
 from egress_e2e.core.timings import PhaseTimer
 from egress_e2e.evidence.fakelogs import FakeLogs
 from egress_e2e.fakes import containers, coredns, incluster
-from egress_e2e.fakes.local import new_run_id
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.fakes.pki import generate as generate_pki
-from egress_e2e.fakes.placement import AddressedFakes, FakeInternet
+from egress_e2e.fakes.placement import AddressedFakes, ClusterPlacement, FakeInternet
 from egress_e2e.infra import cluster, docker, istio, tools
 from egress_e2e.infra import versions as versions_mod
 from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeApi, KubeClient
 from egress_e2e.infra.rollout import wait_pod_ip
+from egress_e2e.scenario.identity import DEFAULT_TRUST_DOMAIN
 from egress_e2e.session import dnscheck
 from egress_e2e.session.settings import Settings
+
+
+@dataclass(frozen=True)
+class FakeInternetInfo:
+    """Where the session's fake internet is, as workers need it to find it again."""
+
+    placement: ClusterPlacement
+    pki_dir: Path                        # the per-run PKI (keys 0600, under private_dir)
+    dns: dict[str, str]                  # host name -> address the cluster DNS answers
+    connect_proxy_address: str = ""      # where the CONNECT proxy listens (tunnel scenarios)
+
+    def to_data(self) -> dict[str, Any]:
+        return {**asdict(self), "pki_dir": str(self.pki_dir)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> FakeInternetInfo:
+        return cls(placement=data["placement"], pki_dir=Path(data["pki_dir"]),
+                   dns=dict(data["dns"]), connect_proxy_address=data["connect_proxy_address"])
 
 
 @dataclass(frozen=True)
@@ -42,25 +61,33 @@ class E2EEnvironment:
     artifacts_dir: Path
     private_dir: Path                  # keys live here (0700), never under artifacts
     timeout_scale: float = 1.0
-    trust_domain: str = "cluster.local"
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
     access_log_encoding: str = "TEXT"
     # The verified istioctl this run installed with (None on --existing-kubeconfig clusters):
     # diagnostics use it for proxy-config and analyze.
     istioctl: str | None = None
-    # What the fake internet placement reported: DNS name -> address, proxy address, etc.
-    fakes: dict[str, Any] = field(default_factory=dict)
+    fakes: FakeInternetInfo | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
         for key in ("kubeconfig", "artifacts_dir", "private_dir"):
             data[key] = str(data[key])
+        data["fakes"] = self.fakes.to_data() if self.fakes is not None else None
         return json.dumps(data, sort_keys=True)
+
+    @property
+    def fake_internet(self) -> FakeInternetInfo:
+        if self.fakes is None:
+            raise ConfigError("internal: the session prepared no fake internet")
+        return self.fakes
 
     @classmethod
     def from_json(cls, text: str) -> E2EEnvironment:
         data = json.loads(text)
         for key in ("kubeconfig", "artifacts_dir", "private_dir"):
             data[key] = Path(data[key])
+        if data.get("fakes") is not None:
+            data["fakes"] = FakeInternetInfo.from_data(data["fakes"])
         return cls(**data)
 
     def describe(self) -> dict[str, object]:
@@ -191,7 +218,7 @@ class _Setup:
                 clusters.preload(name, wanted, versions_mod.detect_platform().arch, workdir)
         return ready
 
-    def fakes(self, private_dir: Path, kubeconfig: Path, api: KubeApi) -> dict[str, Any]:
+    def fakes(self, private_dir: Path, kubeconfig: Path, api: KubeApi) -> FakeInternetInfo:
         """Start the fake internet where the settings say, point the cluster DNS at it, and
         return what workers need to find it again (JSON-safe)."""
         settings, timer, run_id = self.settings, self.timer, self.run_id
@@ -210,13 +237,8 @@ class _Setup:
             _edit_corefile(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
             dnscheck.wait_for_fake_dns(api, run_id, entries, image("curl").ref,
                                        timeout=240.0 * settings.timeout_scale)
-        return {
-            "placement": settings.fakes,
-            "run_id": run_id,
-            "pki_dir": str(pki.directory),
-            "dns": entries,
-            "connect_proxy_address": running.connect_proxy_address,
-        }
+        return FakeInternetInfo(placement=settings.fakes, pki_dir=pki.directory, dns=entries,
+                                connect_proxy_address=running.connect_proxy_address)
 
 
 def _edit_corefile(api: KubeApi, change: Callable[[str], str]) -> None:
@@ -238,5 +260,5 @@ def _start_in_cluster(api: KubeApi, run_id: str, pki: Pki, kubeconfig: Path,
     web = wait_pod_ip(api, namespace, f"app={incluster.WEB_NAME}", 180.0 * timeout_scale)
     api.apply(incluster.proxy_objects(run_id, web))
     proxy = wait_pod_ip(api, namespace, f"app={incluster.PROXY_NAME}", 180.0 * timeout_scale)
-    logs = FakeLogs("in-cluster", run_id, str(kubeconfig), kubectl=str(istio.kubectl_path()))
+    logs = FakeLogs("in-cluster", run_id, str(kubeconfig), kubectl=str(tools.kubectl_path()))
     return AddressedFakes(run_id, pki, web, proxy, logs.read)

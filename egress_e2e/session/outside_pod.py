@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from egress_e2e.core.labels import ROLE_LABEL_K8S
+
 CONTAINER = "curl"
 
 
 def documents(namespace: str, pod: str, role: str, image: str) -> tuple[dict[str, Any], ...]:
     """The namespace (no injection label) and the uninjected curl pod, labelled ``app: <pod>``
     and ``egress-e2e/role: <role>``."""
-    labels = {"app": pod, "egress-e2e/role": role}
+    labels = {"app": pod, ROLE_LABEL_K8S: role}
     namespace_doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": {"egress-e2e/role": role}},
+        "metadata": {"name": namespace, "labels": {ROLE_LABEL_K8S: role}},
     }
     pod_doc: dict[str, Any] = {
         "apiVersion": "v1",

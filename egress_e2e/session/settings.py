@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from egress_e2e.core.errors import ConfigError
+from egress_e2e.fakes.placement import CLUSTER_PLACEMENTS, ClusterPlacement
 
-FakesPlacement = Literal["containers", "in-cluster"]
 LogEncoding = Literal["TEXT", "JSON"]
 
 
@@ -53,7 +53,7 @@ OPTIONS: tuple[Option, ...] = (
            "Istio access-log encoding", choices=("TEXT", "JSON")),
     Option("fakes", "--fakes", "EGRESS_E2E_FAKES",
            "where the fake internet runs (default: containers on the kind network; in-cluster "
-           "with --existing-kubeconfig)", choices=("containers", "in-cluster")),
+           "with --existing-kubeconfig)", choices=CLUSTER_PLACEMENTS),
     Option("preload_images", "--preload-images", "EGRESS_E2E_PRELOAD_IMAGES",
            "docker save --platform + kind load the images a run needs before installing "
            "(Docker >= 28)", kind="bool"),
@@ -75,7 +75,7 @@ class Settings:
     kind_bin: Path | None = None
     istioctl_bin: Path | None = None
     access_log_encoding: LogEncoding = "TEXT"
-    fakes: FakesPlacement = "containers"
+    fakes: ClusterPlacement = "containers"
     preload_images: bool = False
 
     @property

@@ -12,9 +12,10 @@ from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
 from egress_e2e.cli import main
 from egress_e2e.core.errors import ManifestError
+from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.rendering import lint
 from egress_e2e.rendering.layout import Layout
-from egress_e2e.rendering.render import BASE_TEMPLATES, MANIFESTS_DIR, Renderer, render_scenario
+from egress_e2e.rendering.render import BASE_TEMPLATES, Renderer, render_scenario
 from egress_e2e.scenario.model import Step
 
 

@@ -14,11 +14,11 @@ import yaml
 from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
 from egress_e2e.core.errors import ManifestError
+from egress_e2e.core.paths import MANIFESTS_DIR
+from egress_e2e.core.redact import REDACTED
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import (
     BASE_TEMPLATES,
-    MANIFESTS_DIR,
-    REDACTED,
     Renderer,
     TrustMaterial,
     plan,

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from egress_e2e.core import waits
 from egress_e2e.evidence import accesslog, echo, probe, xfcc
 from egress_e2e.evidence.accesslog import AccessLogEntry
-from egress_e2e.evidence.verify import Identities, Observation, describe, verify
+from egress_e2e.evidence.verify import Observation, describe, verify
 from egress_e2e.scenario.expectations import CurlFails, Echoed, LogLine, Status, Xfcc
+from egress_e2e.scenario.identity import Identities, parse_spiffe
 from egress_e2e.scenario.model import Curl
 
 from .local_evidence import (
@@ -192,7 +193,7 @@ def test_real_xfcc_matches_the_client_certificate(mtls_through_sni: probe.ProbeR
     assert element.subject == "CN=curl-client,O=Acme\\, Inc."
     assert element.uri == (CLIENT_SPIFFE,)
     assert element.dns == CLIENT_DNS
-    assert xfcc.parse_spiffe(element.uri[0]).service_account == "curl"
+    assert parse_spiffe(element.uri[0]).service_account == "curl"
 
 
 def test_double_tls_gives_curl_35_wrong_version_number(envoy: LocalEnvoy) -> None:

@@ -13,6 +13,7 @@ from egress_e2e.fakes import local
 from egress_e2e.fakes.placement import wait_for_log_line
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import Body, FakeSaw, Status
+from egress_e2e.scenario.identity import Identities
 from egress_e2e.scenario.model import Curl
 
 
@@ -31,7 +32,7 @@ def test_a_refused_client_is_judged_from_the_fakes_log(fakes: local.LocalFakes,
     assert result.status == 400
     wait_for_log_line(fakes.nginx_access_log, result.request_id, what="nginx log")
     observed = verify.Observation(probe=result, fake_log=fakes.nginx_access_log())
-    ids = verify.Identities("gw", "gw", "ns", "curl")
+    ids = Identities("gw", "gw", "ns", "curl")
 
     holds = [Status(400), Body("No required SSL certificate was sent"),
              FakeSaw(port=fakes.ports.mtls, sni=hosts.MTLS_SERVER, client_verify="NONE",

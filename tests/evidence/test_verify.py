@@ -10,7 +10,6 @@ import pytest
 from egress_e2e.evidence import accesslog, echo
 from egress_e2e.evidence.probe import ProbeResult
 from egress_e2e.evidence.verify import (
-    Identities,
     Observation,
     cluster_counters,
     describe,
@@ -31,6 +30,7 @@ from egress_e2e.scenario.expectations import (
     Status,
     Xfcc,
 )
+from egress_e2e.scenario.identity import Identities
 
 from .seed_lines import (
     S001_ISTIO_MUTUAL,

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from egress_e2e.evidence import echo, xfcc
+from egress_e2e.scenario.identity import SpiffeId, parse_spiffe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account"
@@ -47,9 +48,9 @@ def test_seed_xfcc_values(name: str, expected_hash: str, serial: int) -> None:
     assert cert.serial_number == serial
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [CLIENT_ID]
-    assert xfcc.parse_spiffe(element.by[0]) == xfcc.SpiffeId(
+    assert parse_spiffe(element.by[0]) == SpiffeId(
         "cluster.local", "istio-system", "istio-egressgateway-service-account")
-    assert xfcc.parse_spiffe(element.uri[0]) == xfcc.SpiffeId("cluster.local", "default", "default")
+    assert parse_spiffe(element.uri[0]) == SpiffeId("cluster.local", "default", "default")
 
 
 def test_xfcc_multiple_hops_quotes_and_case() -> None:
@@ -82,13 +83,13 @@ def test_xfcc_rejects_malformed(value: str) -> None:
     "spiffe://cluster.local/ns/a/sa/b/extra"])
 def test_spiffe_rejects_non_workload_ids(uri: str) -> None:
     with pytest.raises(ValueError, match="SPIFFE"):
-        xfcc.parse_spiffe(uri)
+        parse_spiffe(uri)
 
 
 def test_spiffe_round_trip() -> None:
-    text = xfcc.spiffe_id("example.org", "ns1", "sa1")
+    text = str(SpiffeId("example.org", "ns1", "sa1"))
     assert text == "spiffe://example.org/ns/ns1/sa/sa1"
-    assert str(xfcc.parse_spiffe(text)) == text
+    assert str(parse_spiffe(text)) == text
 
 
 @pytest.mark.parametrize(("name", "decorator", "peer_prefix", "internal"), [

@@ -9,10 +9,10 @@ import stat
 import pytest
 import yaml
 
+from egress_e2e.core.labels import FAKE_ROLE_LABEL, HARNESS_LABEL, RUN_LABEL
 from egress_e2e.fakes import config, containers, placement
 from egress_e2e.fakes.pki import generate
 from egress_e2e.infra import versions
-from egress_e2e.infra.cluster import HARNESS_LABEL
 from egress_e2e.scenario import hosts
 
 RUN = "c0ffee123456"
@@ -60,10 +60,10 @@ def test_every_container_joins_kind_with_run_labels(specs) -> None:
     for role, spec in specs.items():
         kwargs = spec.docker_kwargs()
         assert kwargs["network"] == "kind"
-        assert kwargs["labels"] == {HARNESS_LABEL: "true", containers.RUN_LABEL: RUN,
-                                    containers.ROLE_LABEL: role}
+        assert kwargs["labels"] == {HARNESS_LABEL: "true", RUN_LABEL: RUN,
+                                    FAKE_ROLE_LABEL: role}
         assert spec.name == f"egress-e2e-{role}-{RUN}"
-    assert containers.reap_filter(RUN) == f"{containers.RUN_LABEL}={RUN}"
+    assert containers.reap_filter(RUN) == f"{RUN_LABEL}={RUN}"
 
 
 def test_commands_are_the_ones_local_processes_use(specs) -> None:

@@ -9,7 +9,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from egress_e2e.fakes import config, containers, incluster
+from egress_e2e.core.labels import RUN_LABEL
+from egress_e2e.fakes import config, incluster
 from egress_e2e.fakes.pki import generate
 from egress_e2e.infra.images import image
 from egress_e2e.scenario import hosts
@@ -43,7 +44,7 @@ def test_namespace_is_outside_the_mesh(objects) -> None:
     assert namespace["metadata"]["labels"]["istio-injection"] == "disabled"
     for obj in objects[1:]:
         assert obj["metadata"]["namespace"] == namespace["metadata"]["name"]
-        assert obj["metadata"]["labels"][containers.RUN_LABEL] == RUN
+        assert obj["metadata"]["labels"][RUN_LABEL] == RUN
     for deployment in _kind(objects, "Deployment"):
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert pod_labels["sidecar.istio.io/inject"] == "false"
@@ -107,7 +108,7 @@ def test_kubectl_commands_are_scoped_to_the_run() -> None:
     ns = f"egress-e2e-fakes-{RUN}"
     assert incluster.pod_ip_argv("kubectl", "/k", RUN, incluster.WEB_NAME) == [
         "kubectl", "--kubeconfig", "/k", "-n", ns, "get", "pods",
-        "-l", f"app=fake-web,{containers.RUN_LABEL}={RUN}",
+        "-l", f"app=fake-web,{RUN_LABEL}={RUN}",
         "-o", "jsonpath={.items[0].status.podIP}"]
     assert incluster.logs_argv("kubectl", "/k", RUN, incluster.PROXY_NAME, "envoy") == [
         "kubectl", "--kubeconfig", "/k", "-n", ns, "logs", "deployment/fake-connect-proxy",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.session.environment import E2EEnvironment
+from egress_e2e.session.environment import E2EEnvironment, FakeInternetInfo
 
 SCENARIO_TEST = """
 def test_one(egress_run):
@@ -99,7 +99,9 @@ def test_environment_round_trips_through_worker_input(tmp_path: Path) -> None:
         run_id="abc123", kubeconfig=tmp_path / "kubeconfig", istio_version="1.31.1",
         kubernetes_version="v1.37.0", cluster_name="egress-e2e-1-31", kind_version="v0.33.0",
         created_cluster=True, artifacts_dir=tmp_path / "artifacts", private_dir=tmp_path / "p",
-        timeout_scale=2.0, fakes={"placement": "containers", "dns": {"httpbin.org": "172.18.0.9"}},
+        timeout_scale=2.0,
+        fakes=FakeInternetInfo(placement="containers", pki_dir=tmp_path / "p" / "pki",
+                               dns={"httpbin.org": "172.18.0.9"}),
     )
     again = E2EEnvironment.from_json(env.to_json())
     assert again == env

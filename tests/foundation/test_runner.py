@@ -26,7 +26,7 @@ from egress_e2e.running.runner import ScenarioRun, selector_of
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, Status
 from egress_e2e.scenario.model import Check, Curl, Step
-from egress_e2e.session.environment import E2EEnvironment
+from egress_e2e.session.environment import E2EEnvironment, FakeInternetInfo
 
 from .recording import LocalLogs, RecordingKube
 
@@ -47,8 +47,8 @@ def _env(fakes: local.LocalFakes, tmp_path: Path) -> E2EEnvironment:
         run_id=fakes.run_id, kubeconfig=tmp_path / "kubeconfig", istio_version="1.31.1",
         kubernetes_version="v1.37.0", cluster_name="egress-e2e-1-31", kind_version="v0.33.0",
         created_cluster=False, artifacts_dir=tmp_path / "artifacts", private_dir=tmp_path,
-        fakes={"placement": "containers", "pki_dir": str(fakes.pki.directory),
-               "connect_proxy_address": "127.0.0.1"},
+        fakes=FakeInternetInfo(placement="containers", pki_dir=fakes.pki.directory, dns={},
+                               connect_proxy_address="127.0.0.1"),
     )
 
 

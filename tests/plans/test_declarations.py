@@ -10,8 +10,9 @@ import pytest
 
 from egress_e2e import catalog
 from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
+from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.rendering.lint import lint_rendered
-from egress_e2e.rendering.render import MANIFESTS_DIR, Plan
+from egress_e2e.rendering.render import Plan
 from egress_e2e.scenario.expectations import Body, CurlFails, Echoed, LogLine, Status
 from egress_e2e.scenario.model import Check
 

