@@ -9,13 +9,13 @@ import socket
 import socketserver
 import subprocess
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from egress_e2e.core.errors import EgressE2EError, WaitTimeout, format_command, tail_lines
+from egress_e2e.core.errors import EgressE2EError, format_command, tail_lines
+from egress_e2e.core.waits import until
 
 LOOPBACK = "127.0.0.1"
 
@@ -51,20 +51,17 @@ class LocalProcess:
 
     def wait_for_port(self, port: int, host: str = LOOPBACK, timeout: float = 15.0) -> None:
         """Poll until ``host:port`` accepts connections; fail early if the process died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def listening() -> bool:
             if self.popen.poll() is not None:
                 raise EgressE2EError(
                     f"{self.name} exited with {self.popen.returncode} before listening on "
                     f"{host}:{port}; log tail: {tail_lines(self.log_text(), lines=8)}"
                 )
-            if port_open(host, port):
-                return
-            time.sleep(0.05)
-        raise WaitTimeout(
-            f"{self.name} did not listen on {host}:{port} within {timeout:g} s; "
-            f"log tail: {tail_lines(self.log_text(), lines=8)}"
-        )
+            return port_open(host, port)
+
+        until(listening, bool, what=f"{self.name} did not listen on {host}:{port}",
+              timeout=timeout, interval=0.05,
+              describe=lambda _: f"log tail: {tail_lines(self.log_text(), lines=8)}")
 
     def stop(self, grace: float = 5.0) -> None:
         if self.popen.poll() is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from tenacity import (
@@ -27,26 +27,6 @@ from egress_e2e.core.errors import EgressE2EError, WaitTimeout
 T = TypeVar("T")
 
 DEFAULT_CONSECUTIVE = 3
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Budgets in seconds, typed by what is being waited for; ``--timeout-scale`` multiplies."""
-
-    converge: float = 90.0    # config propagates and a check holds N times in a row
-    settle: float = 10.0      # something must stay absent this long
-    interval: float = 1.0     # between attempts
-    probe: float = 10.0       # one curl
-    evidence: float = 10.0    # a probe's log lines reach the proxies' logs (flush, kubectl logs)
-    collect: float = 30.0     # one diagnostics command
-
-    def scaled(self, factor: float) -> Timeouts:
-        if factor <= 0:
-            raise ValueError(f"timeout scale must be positive, got {factor:g}")
-        # The interval is not scaled: a slower cluster needs a longer budget, not fewer looks.
-        return replace(self, converge=self.converge * factor, settle=self.settle * factor,
-                       probe=self.probe * factor, evidence=self.evidence * factor,
-                       collect=self.collect * factor)
 
 
 class _NotYet(Exception):
@@ -176,3 +156,29 @@ def stays_absent(
         last = exc.last_attempt.result()
         return last  # type: ignore[no-any-return]
     raise AssertionError("unreachable: stays_absent retries every clear result")  # pragma: no cover
+
+
+def until(
+    observe: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    what: str,
+    timeout: float,
+    interval: float = 1.0,
+    describe: Callable[[T], str] = repr,
+    clock: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], None] = time.sleep,
+) -> T:
+    """Observe until ``done`` holds once; return that observation. For states that do not flap
+    once reached (a port listening, a Deployment rolled out, a log line written). An error from
+    ``observe`` is a final answer and propagates (a process that died will not come back). On
+    giving up: ``WaitTimeout("<what> within <timeout> s; <describe(last)>")``."""
+    deadline = clock() + timeout
+    while True:
+        observed = observe()
+        if done(observed):
+            return observed
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise WaitTimeout(f"{what} within {timeout:g} s; {describe(observed)}")
+        pause(min(interval, remaining))

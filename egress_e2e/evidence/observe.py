@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from egress_e2e.core.errors import ClusterError
-from egress_e2e.core.waits import Timeouts, latest
+from egress_e2e.core.timeouts import Timeouts
+from egress_e2e.core.waits import latest
 from egress_e2e.evidence import accesslog, probe, verify
 from egress_e2e.evidence.fakelogs import FakeLogReader
 from egress_e2e.infra.istio import PROXY_CONTAINER
@@ -58,7 +59,6 @@ class Observer:
     layout: Layout
     fake_logs: FakeLogReader
     timeouts: Timeouts
-    timeout_scale: float = 1.0
     _gateway_pod: str | None = field(default=None, init=False)
 
     def gateway_pod(self) -> str:
@@ -82,10 +82,10 @@ class Observer:
     def run_probe(self, check: Check) -> probe.ProbeResult:
         namespace, pod, container = self.layout.client_pod(check.probe.client)
         url = self.layout.resolve(check.probe.url)
-        prepared = probe.prepare(_with_url(check, url), timeout_scale=self.timeout_scale)
+        prepared = probe.prepare(_with_url(check, url), timeout_scale=self.timeouts.scale)
         started = datetime.now(UTC)
         done = self.api.exec(namespace, pod, container, prepared.argv,
-                             timeout=check.probe.timeout_s * self.timeout_scale + 15)
+                             timeout=check.probe.timeout_s * self.timeouts.scale + 15)
         return prepared.parse(stdout=done.stdout, stderr=done.stderr, exit_code=done.exit_code,
                               started=started, finished=datetime.now(UTC))
 

@@ -3,12 +3,11 @@ network, Deployments in an existing cluster), so scenarios never ask where the f
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from egress_e2e.core.errors import WaitTimeout
+from egress_e2e.core.waits import until
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.scenario import hosts
 
@@ -110,20 +109,15 @@ def wait_for_log_line(read: Callable[[], str], needle: str, *, what: str,
     Access logs are written when a request or tunnel ends and Envoy flushes its log on a timer,
     so a line can lag the response by a moment.
     """
-    deadline = time.monotonic() + timeout
-    text = ""
-    while True:
-        text = read()
-        for line in text.splitlines():
-            if needle in line:
-                return line
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    last = " | ".join(text.strip().splitlines()[-3:]) or "(empty)"
-    raise WaitTimeout(
-        f"{what} has no line containing {needle!r} within {timeout:g} s; last lines: {last}"
-    )
+    def matching(text: str) -> list[str]:
+        return [line for line in text.splitlines() if needle in line]
+
+    text = until(read, lambda seen: bool(matching(seen)),
+                 what=f"{what} has no line containing {needle!r}", timeout=timeout,
+                 interval=interval,
+                 describe=lambda seen: "last lines: "
+                 + (" | ".join(seen.strip().splitlines()[-3:]) or "(empty)"))
+    return matching(text)[0]
 
 
 if TYPE_CHECKING:  # mypy proves the placement fits the Protocol

@@ -23,6 +23,7 @@ from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, ConfigError, EgressE2EError
 from egress_e2e.core.files import write_atomic
 from egress_e2e.core.paths import REPO_ROOT
+from egress_e2e.core.timeouts import DEFAULTS
 from egress_e2e.infra.versions import IstioRelease
 
 CLUSTERS_DIR = REPO_ROOT / "clusters"
@@ -30,7 +31,6 @@ DEFAULT_CONFIG = CLUSTERS_DIR / "kind-single-node.yaml"
 # Docker label on every container the harness starts itself (fakes, helpers); `clean` removes
 # containers carrying it and nothing else.
 
-CREATE_TIMEOUT = 600.0
 DELETE_TIMEOUT = 300.0
 
 # kind names become container names and DNS-ish host names: keep to a DNS label.
@@ -214,7 +214,8 @@ class KindClusters:
         return parse_cluster_list(done.stdout)
 
     def ensure(self, name: str, release: IstioRelease, node_image: str, *, reuse: bool,
-               config: Path = DEFAULT_CONFIG) -> ReadyCluster:
+               config: Path = DEFAULT_CONFIG, timeout: float = DEFAULTS.cluster
+               ) -> ReadyCluster:
         plan = plan_cluster(check_name(name), self.existing(), self.state.ours(), reuse)
         kubeconfig = self.state.kubeconfig_path(name)
         if plan.action is Action.REUSE:
@@ -230,7 +231,7 @@ class KindClusters:
         try:
             self._run(create_argv(self.kind, name, image=node_image, config=config,
                                   kubeconfig=kubeconfig),
-                      timeout=CREATE_TIMEOUT, note=f"creating kind cluster {name}")
+                      timeout=timeout, note=f"creating kind cluster {name}")
         except BaseException:
             # A half-made cluster must not be reused by the next --reuse-cluster run.
             with contextlib.suppress(EgressE2EError):

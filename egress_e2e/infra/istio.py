@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from egress_e2e.core import proc
-from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
+from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError
+from egress_e2e.core.waits import until
 from egress_e2e.infra import tools
 from egress_e2e.infra.versions import IstioRelease, Versions
 
@@ -188,17 +189,15 @@ def wait_for_deployments(fetch: FetchDeployment, names: Sequence[str], *, timeou
     Bounded by ``timeout``; on giving up, the error carries the last observation of each.
     """
     start = clock()
-    deadline = start + timeout
-    while True:
-        states = [deployment_readiness(n, fetch(namespace, n)) for n in names]
-        if all(s.ready for s in states):
-            return clock() - start
-        if clock() >= deadline:
-            last = "; ".join(s.observation for s in states)
-            raise WaitTimeout(
-                f"Istio in {namespace} not ready within {timeout:g} s; last seen: {last}"
-            )
-        pause(min(interval, max(0.0, deadline - clock())))
+
+    def states() -> list[Readiness]:
+        return [deployment_readiness(n, fetch(namespace, n)) for n in names]
+
+    until(states, lambda seen: all(s.ready for s in seen),
+          what=f"Istio in {namespace} not ready", timeout=timeout, interval=interval,
+          describe=lambda seen: "last seen: " + "; ".join(s.observation for s in seen),
+          clock=clock, pause=pause)
+    return clock() - start
 
 
 # ---- istioctl analyze ----

@@ -7,9 +7,9 @@ Three parts, so the cluster layer stays thin:
 - ``gather`` runs them (through ``egress_e2e.core.proc`` by default) and never stops at a failure:
   a missing previous log is itself worth reading;
 - ``write_bundle`` redacts and writes ``<artifacts>/<run-id>/<test-id>/``.
-``PhaseRecorder`` keeps each test phase's report on the item, so a fixture's teardown can ask
-``failed(item)`` before it deletes namespaces, and ``attach`` puts the bundle path in the report
-(user property for JUnit, and a report section).
+``attach`` puts the bundle path in the report (user property for JUnit, and a report section).
+When to gather is the runner's decision (``running.runner.ScenarioRun.run``): on a failure,
+before anything is cleaned up.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import Any, Protocol
 
 from egress_e2e.core import proc
 from egress_e2e.core.errors import CommandFailed, ConfigError, format_command
 from egress_e2e.core.redact import REDACTED
+from egress_e2e.core.timeouts import DEFAULTS
 from egress_e2e.infra.istio import PROXY_CONTAINER
 from egress_e2e.report import record
 
@@ -143,7 +142,7 @@ Runner = Callable[..., proc.Completed]
 
 
 def gather(items: Sequence[GatherItem], *, run: Runner = proc.run,
-           timeout: float = 30.0) -> dict[str, str]:
+           timeout: float = DEFAULTS.collect) -> dict[str, str]:
     """Run each item's argv; a file's text is the command's output, plus its stderr and exit
     code when it failed. Nothing here raises for a failing command."""
     files: dict[str, str] = {}
@@ -348,41 +347,22 @@ def _safe(part: str) -> str:
     return cleaned[:150] or "unnamed"
 
 
-# --- pytest: phase outcomes and the report ---------------------------------------------------
+# --- the report ------------------------------------------------------------------------------
 
-PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
 # The JUnit property naming the bundle: the same one the report reads.
 BUNDLE_PROPERTY = record.DIAGNOSTICS
 
 
-class PhaseRecorder:
-    """Keeps each phase's report on the item (register once per session with ``register``)."""
+class ReportItem(record.HasUserProperties, Protocol):
+    """The test a bundle belongs to: a pytest item (the runner's tests use a stand-in)."""
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item,
-                                  call: pytest.CallInfo[None]) -> Any:
-        report = yield
-        item.stash.setdefault(PHASES, {})[report.when] = report
-        return report
+    nodeid: str
+
+    def add_report_section(self, when: str, key: str, content: str) -> None: ...
 
 
-def register(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("egress-e2e-phases"):
-        config.pluginmanager.register(PhaseRecorder(), "egress-e2e-phases")
-
-
-def phase_outcomes(item: pytest.Item) -> dict[str, str]:
-    """``{"setup": "passed", "call": "failed"}`` so far."""
-    return {when: report.outcome for when, report in item.stash.get(PHASES, {}).items()}
-
-
-def failed(item: pytest.Item) -> bool:
-    """Whether setup or the test itself failed (asked from a fixture's teardown)."""
-    return any(report.failed for when, report in item.stash.get(PHASES, {}).items()
-               if when in ("setup", "call"))
-
-
-def attach(item: pytest.Item, bundle: Path) -> None:
-    """Name the bundle in the report: a JUnit property and a teardown report section."""
+def attach(item: ReportItem, bundle: Path) -> None:
+    """Name the bundle in the report: a JUnit property and a section of the failing call's
+    report, which the terminal shows under the failure."""
     record.diagnostics(item, bundle)
-    item.add_report_section("teardown", "diagnostics", f"diagnostics bundle: {bundle}\n")
+    item.add_report_section("call", "diagnostics", f"diagnostics bundle: {bundle}\n")

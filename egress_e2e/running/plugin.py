@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,15 @@ from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeClient
 from egress_e2e.report.model import RunInfo
 from egress_e2e.report.pytest_plugin import install as install_report
-from egress_e2e.running import diagnostics
-from egress_e2e.running.runner import NetworkPolicyProbe, ScenarioRun
+from egress_e2e.running.runner import NetworkPolicyEnforcement, ScenarioRun
 from egress_e2e.scenario import gates
 from egress_e2e.scenario.model import Scenario
 from egress_e2e.session import netpol
 from egress_e2e.session import settings as settings_mod
-from egress_e2e.session.environment import E2EEnvironment
+from egress_e2e.session.environment import E2EEnvironment, PreparedSession
 
 ENV_KEY = pytest.StashKey[E2EEnvironment]()
+SESSION_KEY = pytest.StashKey[PreparedSession]()
 SETTINGS_KEY = pytest.StashKey[settings_mod.Settings]()
 TIMER_KEY = pytest.StashKey[PhaseTimer]()
 WORKER_INPUT_KEY = "egress_e2e_environment"
@@ -68,7 +68,6 @@ def wants_cluster(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    diagnostics.register(config)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput and WORKER_INPUT_KEY in workerinput:
         env = E2EEnvironment.from_json(workerinput[WORKER_INPUT_KEY])
@@ -95,13 +94,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                               scenario_lookup=_catalog_lookup,
                               session_phases=lambda: timer.phases)
     try:
-        env = environment.prepare(settings, timer)
+        prepared = environment.prepare(settings, timer)
     except EgressE2EError as exc:
         # pytest.exit skips sessionfinish: record how far setup got before leaving.
         timer.write(settings.artifacts_dir / "timings.json",
                     {"exitstatus": 1, "setup_error": str(exc)})
         pytest.exit(f"egress-e2e: {exc}", returncode=1)
-    config.stash[ENV_KEY] = env
+    config.stash[SESSION_KEY] = prepared
+    env = config.stash[ENV_KEY] = prepared.env
     reporter.update_run(istio_version=env.istio_version,
                         kubernetes_version=env.kubernetes_version,
                         kind_version=env.kind_version or "")
@@ -127,14 +127,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if hasattr(config, "workerinput") or SETTINGS_KEY not in config.stash:
         return
-    from egress_e2e.session import environment
-
     settings = config.stash[SETTINGS_KEY]
     timer = config.stash[TIMER_KEY]
-    env = config.stash.get(ENV_KEY, None)
+    prepared = config.stash.get(SESSION_KEY, None)
+    env = prepared.env if prepared is not None else None
     try:
-        if env is not None:
-            environment.teardown(env, settings, timer)
+        if prepared is not None:
+            prepared.close(timer)
     except EgressE2EError as exc:
         _progress_printer(config)(f"[teardown] egress-e2e: {exc}")
     finally:
@@ -168,13 +167,12 @@ def egress_environment(request: pytest.FixtureRequest) -> E2EEnvironment:
 
 @pytest.fixture
 def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironment
-               ) -> Iterator[Callable[[Scenario], None]]:
-    """Run a scenario on the session's cluster; on failure write its diagnostics bundle
-    before its namespaces are deleted, then always clean up."""
+               ) -> Callable[[Scenario], None]:
+    """Run a scenario on the session's cluster (``ScenarioRun.run``: apply and check; on
+    failure, the diagnostics bundle while the failing state exists; always, clean up)."""
     env = egress_environment
     api = _client(env.kubeconfig)
     timer = PhaseTimer(emit=_progress_printer(request.config))
-    runs: list[ScenarioRun] = []
 
     def run(scenario: Scenario) -> None:
         reason = gates.skip_reason(scenario, env.istio_version)
@@ -185,20 +183,10 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
             reason = netpol.skip_reason(scenario, verdict)
             if reason is not None:
                 pytest.skip(reason)
-        scenario_run = ScenarioRun(scenario, env, api, timer, request.node)
-        runs.append(scenario_run)
-        scenario_run.execute()
+        ScenarioRun(scenario, env, api, timer, request.node,
+                    emit=_progress_printer(request.config)).run()
 
-    yield run
-    emit = _progress_printer(request.config)
-    for scenario_run in runs:
-        try:
-            if diagnostics.failed(request.node):
-                _write_bundle(request.node, scenario_run, env)
-        except Exception as exc:  # any failure: a bundle must never keep namespaces alive
-            emit(f"[diagnostics] {scenario_run.scenario.id}: bundle not written: {exc}")
-        finally:
-            scenario_run.cleanup()
+    return run
 
 
 @functools.cache
@@ -207,12 +195,5 @@ def _client(kubeconfig: Path) -> KubeClient:
     return KubeClient(kubeconfig)
 
 
-def _write_bundle(item: pytest.Item, scenario_run: ScenarioRun, env: E2EEnvironment) -> None:
-    items = diagnostics.gather_items(scenario_run.diagnostics_target())
-    files = {**diagnostics.gather(items), **scenario_run.diagnostics_files()}
-    bundle = diagnostics.write_bundle(env.artifacts_dir, env.run_id, item.nodeid, files, items)
-    diagnostics.attach(item, bundle)
-
-
 # NetworkPolicy enforcement: measured once per process, only when a scenario needs it.
-_NETWORK_POLICY = NetworkPolicyProbe()
+_NETWORK_POLICY = NetworkPolicyEnforcement()

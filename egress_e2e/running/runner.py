@@ -1,17 +1,20 @@
-"""Running one scenario on the prepared cluster: render its plan, apply it, run each step's
-checks until their evidence holds, and clean up. Diagnostics are gathered by the caller (the
-pytest fixture) between a failure and the clean-up, so the bundle sees the failing state.
+"""Running one scenario on the prepared cluster, as one step runner (``ScenarioRun.run``):
+try (render its plan, apply it, run each step's checks until their evidence holds) / on failure
+(the diagnostics bundle, gathered while the failing state is still on the cluster) / always
+(clean up what it applied).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from egress_e2e.core.errors import ClusterError, EgressE2EError
+from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
-from egress_e2e.core.waits import Timeouts, eventually, stays_absent
+from egress_e2e.core.waits import eventually, stays_absent
 from egress_e2e.evidence import verify
 from egress_e2e.evidence.fakelogs import FakeLogReader, FakeLogs
 from egress_e2e.evidence.observe import Needs, Observer
@@ -25,8 +28,6 @@ from egress_e2e.running import diagnostics
 from egress_e2e.scenario.model import Check, Scenario
 from egress_e2e.session import netpol
 from egress_e2e.session.environment import E2EEnvironment
-
-WORKLOAD_READY_S = 180.0
 
 
 def selector_of(doc: render.Document) -> str:
@@ -45,16 +46,23 @@ def trust_material(env: E2EEnvironment) -> render.TrustMaterial:
                                            pki_dir / "client.key")
 
 
+# Runs the bundle's commands and returns file -> content (``diagnostics.gather``).
+Gatherer = Callable[..., dict[str, str]]
+
+
 @dataclass
 class ScenarioRun:
     scenario: Scenario
     env: E2EEnvironment
     api: KubeApi
     timer: PhaseTimer
-    item: record.HasUserProperties
+    item: diagnostics.ReportItem
     timeouts: Timeouts = field(default_factory=Timeouts)
     # Where the fakes' logs are read; by default found from the session's environment.
     fake_logs: FakeLogReader | None = None
+    # Runs the diagnostics commands (kubectl, istioctl, docker); offline tests record them.
+    gather: Gatherer = diagnostics.gather
+    emit: Callable[[str], None] = print
     last_observation: verify.Observation | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -66,8 +74,20 @@ class ScenarioRun:
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(
             placement=self.env.fake_internet.placement, run_id=self.env.run_id,
             kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()))
-        self.observer = Observer(self.api, self.layout, self.logs, self.timeouts,
-                                 self.env.timeout_scale)
+        self.observer = Observer(self.api, self.layout, self.logs, self.timeouts)
+
+    def run(self) -> None:
+        """The whole scenario. A failing check raises once its bundle is written; clean-up runs
+        whatever happened, and its own problems are raised only when nothing else failed."""
+        failed = True
+        try:
+            self.execute()
+            failed = False
+        except Exception:
+            self.keep_diagnostics()
+            raise
+        finally:
+            self.cleanup(quiet=failed)
 
     def execute(self) -> None:
         record.scenario(self.item, self.scenario)
@@ -89,7 +109,7 @@ class ScenarioRun:
     def wait_workloads(self, docs: tuple[render.Document, ...]) -> None:
         for doc in docs:
             wait_pods_ready(self.api, doc.namespace or self.layout.client_ns, selector_of(doc),
-                            WORKLOAD_READY_S * self.env.timeout_scale)
+                            self.timeouts.workloads)
 
     def run_check(self, check: Check) -> None:
         """Hold the check's expectations ``consecutive`` times in a row, then watch its
@@ -168,9 +188,23 @@ class ScenarioRun:
             files["observation.txt"] = verify.describe(self.last_observation)
         return files
 
-    def cleanup(self) -> None:
+    def keep_diagnostics(self) -> None:
+        """Write the failure bundle and name it in the report. Never raises: a bundle that
+        cannot be written must not keep the scenario's namespaces alive."""
+        try:
+            items = diagnostics.gather_items(self.diagnostics_target())
+            files = {**self.gather(items, timeout=self.timeouts.collect),
+                     **self.diagnostics_files()}
+            bundle = diagnostics.write_bundle(self.env.artifacts_dir, self.env.run_id,
+                                              self.item.nodeid, files, items)
+            diagnostics.attach(self.item, bundle)
+        except Exception as exc:
+            self.emit(f"[diagnostics] {self.scenario.id}: bundle not written: {exc}")
+
+    def cleanup(self, *, quiet: bool = False) -> None:
         """Delete what the run applied: objects outside its namespaces, then the namespaces,
-        each attempted even when an earlier delete failed; the failures are raised together."""
+        each attempted even when an earlier delete failed. The failures are raised together,
+        or, with ``quiet`` (another failure is already on its way), printed."""
         problems: list[str] = []
         with record.phase(self.item, "cleanup"), self.timer.phase(
                 f"{self.scenario.id}/cleanup", f"{self.scenario.id}: cleaned up"):
@@ -185,18 +219,25 @@ class ScenarioRun:
                 except EgressE2EError as exc:
                     problems.append(str(exc))
         if problems:
-            raise ClusterError(f"{self.scenario.id}: clean-up left things behind: "
-                               + "; ".join(problems))
+            message = f"{self.scenario.id}: clean-up left things behind: " + "; ".join(problems)
+            if quiet:
+                self.emit(f"[cleanup] {message}")
+            else:
+                raise ClusterError(message)
 
 
 @dataclass
-class NetworkPolicyProbe:
-    """Measured once per process, only when a scenario needs it."""
+class NetworkPolicyEnforcement:
+    """Whether the CNI enforces NetworkPolicy: measured once per process, only when a
+    scenario needs it."""
 
     verdict: netpol.Verdict | None = None
 
     def enforced(self, api: KubeApi, env: E2EEnvironment, image: str) -> netpol.Verdict:
         if self.verdict is None:
-            self.verdict = netpol.detect(api, run_id=env.run_id, image=image)
+            timeouts = env.timeouts
+            self.verdict = netpol.detect(api, run_id=env.run_id, image=image,
+                                         ready_timeout=timeouts.netpol_ready,
+                                         enforce_within=timeouts.netpol_enforce)
         return self.verdict
 

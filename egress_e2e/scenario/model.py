@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from egress_e2e.core.timeouts import DEFAULTS
 from egress_e2e.scenario.expectations import Expectation
 
 HopRole = Literal["app", "sidecar", "gateway", "proxy", "external"]
@@ -66,7 +67,7 @@ class Curl:
     trust_fake_ca: bool = False       # --cacert with the per-run CA (apps that speak TLS)
     client_cert: bool = False         # app-level mTLS with the per-run client certificate
     extra_args: tuple[str, ...] = ()
-    timeout_s: float = 10.0
+    timeout_s: float = DEFAULTS.probe  # curl --max-time, before --timeout-scale
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from egress_e2e.core.waits import eventually
 from egress_e2e.infra.kube import KubeApi
 from egress_e2e.infra.rollout import wait_pods_ready
 from egress_e2e.scenario import hosts
-from egress_e2e.session import outside_pod as probepod
+from egress_e2e.session import outside_pod
 
-PROBE_POD: Final = "dns-probe"
+LOOKUP_POD: Final = "dns-check"
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def targets(entries: Mapping[str, str]) -> tuple[Target, ...]:
     return tuple(Target(host, url, entries[host]) for host, url in wanted if host in entries)
 
 
-def probe_argv(target: Target, timeout_s: float = 5.0) -> tuple[str, ...]:
+def lookup_argv(target: Target, timeout_s: float = 5.0) -> tuple[str, ...]:
     """curl prints the address it connected to; -k because only the address matters here."""
     return ("curl", "-sk", "-o", "/dev/null", "--max-time", f"{timeout_s:g}",
             "--write-out", "%{remote_ip}", target.url)
@@ -61,11 +61,11 @@ def wait_for_fake_dns(api: KubeApi, run_id: str, entries: Mapping[str, str], ima
     namespace = namespace_for(run_id)
     wanted = targets(entries)
     try:
-        api.apply(probepod.documents(namespace, PROBE_POD, "dns-probe", image))
-        wait_pods_ready(api, namespace, f"app={PROBE_POD}", timeout)
+        api.apply(outside_pod.documents(namespace, LOOKUP_POD, "dns-check", image))
+        wait_pods_ready(api, namespace, f"app={LOOKUP_POD}", timeout)
 
         def ask() -> dict[str, str]:
-            return {t.host: api.exec(namespace, PROBE_POD, probepod.CONTAINER, probe_argv(t),
+            return {t.host: api.exec(namespace, LOOKUP_POD, outside_pod.CONTAINER, lookup_argv(t),
                                      timeout=15.0).stdout.strip() for t in wanted}
 
         eventually(ask, lambda answers: problems(answers, wanted),

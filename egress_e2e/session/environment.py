@@ -15,6 +15,7 @@ from typing import Any
 from egress_e2e.core import paths
 from egress_e2e.core.errors import ClusterError, ConfigError
 from egress_e2e.core.labels import new_run_id
+from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
 from egress_e2e.evidence.fakelogs import FakeLogs
 from egress_e2e.fakes import containers, coredns, incluster
@@ -90,6 +91,11 @@ class E2EEnvironment:
             data["fakes"] = FakeInternetInfo.from_data(data["fakes"])
         return cls(**data)
 
+    @property
+    def timeouts(self) -> Timeouts:
+        """Every wait's budget, scaled once by the session's --timeout-scale."""
+        return Timeouts().scaled(self.timeout_scale)
+
     def describe(self) -> dict[str, object]:
         """The versions a report shows next to the results."""
         return {
@@ -102,30 +108,30 @@ class E2EEnvironment:
 
 
 
-# Live session resources (fake containers, the Corefile edit, the cluster we created), closed
-# by teardown, or at once when prepare fails half way so nothing is left behind.
-_LIVE: dict[str, contextlib.ExitStack] = {}
+@dataclass
+class PreparedSession:
+    """What ``prepare`` made, and the clean-up each of its steps registered as it went
+    (fakes, the Corefile edit, the cluster we created, the private key directory)."""
+
+    env: E2EEnvironment
+    cleanups: contextlib.ExitStack
+
+    def close(self, timer: PhaseTimer) -> None:
+        """Undo every step, newest first: fakes, DNS edit, then the cluster if we delete it."""
+        with timer.phase("teardown", "fake internet and cluster cleaned up"):
+            self.cleanups.close()
 
 
-def prepare(settings: Settings, timer: PhaseTimer) -> E2EEnvironment:
-    """Docker, tools, cluster, Istio and the fake internet, once per session."""
+def prepare(settings: Settings, timer: PhaseTimer) -> PreparedSession:
+    """Docker, tools, cluster, Istio and the fake internet, once per session. A step that fails
+    undoes the steps before it, so a half-made session leaves nothing behind."""
     setup = _Setup(settings, timer, new_run_id(), contextlib.ExitStack())
     try:
         env = setup.prepare()
     except BaseException:
         setup.stack.close()
         raise
-    _LIVE[setup.run_id] = setup.stack
-    return env
-
-
-def teardown(env: E2EEnvironment, settings: Settings, timer: PhaseTimer) -> None:
-    """Undo what prepare did, in reverse: fakes, DNS edit, then the cluster if we delete it."""
-    del settings
-    stack = _LIVE.pop(env.run_id, None)
-    if stack is not None:
-        with timer.phase("teardown", "fake internet and cluster cleaned up"):
-            stack.close()
+    return PreparedSession(env, setup.stack)
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,10 @@ class _Setup:
     timer: PhaseTimer
     run_id: str
     stack: contextlib.ExitStack
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self.settings.timeouts
 
     def prepare(self) -> E2EEnvironment:
         versions = versions_mod.load()
@@ -181,7 +191,7 @@ class _Setup:
                 istio.Istioctl(istioctl), release, ready.kubeconfig,
                 istio.kubectl_deployment_fetcher(ready.kubeconfig), where=ready.name,
                 encoding=settings.access_log_encoding,
-                ready_timeout=300.0 * settings.timeout_scale)
+                ready_timeout=self.timeouts.istio)
         if not outcome.analyze.clean:
             timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
         return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
@@ -204,7 +214,8 @@ class _Setup:
         name = settings.cluster_name or cluster.default_cluster_name(release)
         image = versions.node_image_for(release)
         with timer.phase("cluster", f"{name} ready"):
-            ready = clusters.ensure(name, release, image, reuse=settings.reuse_cluster)
+            ready = clusters.ensure(name, release, image, reuse=settings.reuse_cluster,
+                                    timeout=self.timeouts.cluster)
         timer.emit(f"[cluster] {'created' if ready.created else 'reused'} {name} ({image})")
         if ready.created and settings.deletes_cluster:
             self.stack.callback(clusters.delete, name)
@@ -230,13 +241,13 @@ class _Setup:
             else:
                 self.stack.callback(api.delete_namespace, incluster.fake_namespace(run_id))
                 running = _start_in_cluster(api, run_id, pki, kubeconfig,
-                                            settings.timeout_scale)
+                                            self.timeouts.fakes)
         entries = dict(running.dns_entries())
         with timer.phase("dns", "cluster DNS answers the seed host names with the fakes"):
             self.stack.callback(_edit_corefile, api, coredns.remove_fake_hosts)
             _edit_corefile(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
             dnscheck.wait_for_fake_dns(api, run_id, entries, image("curl").ref,
-                                       timeout=240.0 * settings.timeout_scale)
+                                       timeout=self.timeouts.dns)
         return FakeInternetInfo(placement=settings.fakes, pki_dir=pki.directory, dns=entries,
                                 connect_proxy_address=running.connect_proxy_address)
 
@@ -254,11 +265,11 @@ def _edit_corefile(api: KubeApi, change: Callable[[str], str]) -> None:
 
 
 def _start_in_cluster(api: KubeApi, run_id: str, pki: Pki, kubeconfig: Path,
-                      timeout_scale: float) -> FakeInternet:
+                      ready_timeout: float) -> FakeInternet:
     namespace = incluster.fake_namespace(run_id)
     api.apply(incluster.web_objects(run_id, pki))
-    web = wait_pod_ip(api, namespace, f"app={incluster.WEB_NAME}", 180.0 * timeout_scale)
+    web = wait_pod_ip(api, namespace, f"app={incluster.WEB_NAME}", ready_timeout)
     api.apply(incluster.proxy_objects(run_id, web))
-    proxy = wait_pod_ip(api, namespace, f"app={incluster.PROXY_NAME}", 180.0 * timeout_scale)
+    proxy = wait_pod_ip(api, namespace, f"app={incluster.PROXY_NAME}", ready_timeout)
     logs = FakeLogs("in-cluster", run_id, str(kubeconfig), kubectl=str(tools.kubectl_path()))
     return AddressedFakes(run_id, pki, web, proxy, logs.read)

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from egress_e2e.core.errors import ClusterError, WaitTimeout
+from egress_e2e.core.timeouts import DEFAULTS
 from egress_e2e.core.waits import eventually
 from egress_e2e.infra.kube import ExecResult, KubeApi, PodInfo
 from egress_e2e.infra.rollout import wait_pods_ready
 from egress_e2e.scenario.model import Scenario
-from egress_e2e.session import outside_pod as probepod
+from egress_e2e.session import outside_pod
 
-PROBE_POD: Final = "netpol-probe"
+DETECTION_POD: Final = "netpol-detect"
 PROBE_CONTAINER: Final = "curl"
 POLICY_NAME: Final = "deny-all-egress"
 # The target: a CoreDNS pod, found by the label every kind (and kubeadm) cluster gives it. TCP 53
@@ -48,7 +49,7 @@ _REPORT: Final = re.compile(rf"^{_MARKER} connect=(?P<connect>[0-9.]+) exit=(?P<
 
 @dataclass(frozen=True)
 class Attempt:
-    """One connection attempt from the probe pod. ``connected`` is None when curl did not
+    """One connection attempt from the detection pod. ``connected`` is None when curl did not
     report (the exec itself failed), so the attempt says nothing either way."""
 
     target: str
@@ -65,31 +66,31 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Verdict:
-    """``enforced`` is None when the probe could not tell (the control connection failed)."""
+    """``enforced`` is None when the detection could not tell (the control connection failed)."""
 
     enforced: bool | None
     reason: str
 
 
-def probe_namespace(run_id: str) -> str:
-    """A namespace unique to the run, so two runs on one cluster never share a probe."""
+def detection_namespace(run_id: str) -> str:
+    """A namespace unique to the run, so two runs on one cluster never share a detection pod."""
     digest = hashlib.sha256(f"{run_id}/netpol".encode()).hexdigest()[:6]
     return f"egress-e2e-netpol-{digest}"
 
 
-def probe_documents(namespace: str, image: str) -> tuple[dict[str, Any], ...]:
+def detection_documents(namespace: str, image: str) -> tuple[dict[str, Any], ...]:
     """The namespace (no injection label) and the uninjected curl pod."""
-    return probepod.documents(namespace, PROBE_POD, "netpol-probe", image)
+    return outside_pod.documents(namespace, DETECTION_POD, "netpol-detect", image)
 
 
 def deny_all_egress(namespace: str) -> dict[str, Any]:
-    """Select the probe pod and allow no egress at all (an empty egress rule list)."""
+    """Select the detection pod and allow no egress at all (an empty egress rule list)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": POLICY_NAME, "namespace": namespace},
         "spec": {
-            "podSelector": {"matchLabels": {"app": PROBE_POD}},
+            "podSelector": {"matchLabels": {"app": DETECTION_POD}},
             "policyTypes": ["Egress"],
             "egress": [],
         },
@@ -98,7 +99,7 @@ def deny_all_egress(namespace: str) -> dict[str, Any]:
 
 def connect_argv(ip: str, port: int = DNS_TCP_PORT,
                  timeout_s: float = CONNECT_TIMEOUT_S) -> tuple[str, ...]:
-    """curl in the probe pod: only the TCP handshake matters; --max-time bounds the rest."""
+    """curl in the detection pod: only the TCP handshake matters; --max-time bounds the rest."""
     host = f"[{ip}]" if ":" in ip else ip
     return ("curl", "-sS", "-o", "/dev/null",
             "--connect-timeout", f"{timeout_s:g}", "--max-time", f"{timeout_s + 1:g}",
@@ -168,25 +169,25 @@ def pick_dns_target(pods: Sequence[PodInfo]) -> str:
         if pod.ready and pod.ip:
             return pod.ip
     seen = ", ".join(f"{p.name} ready={p.ready} ip={p.ip}" for p in pods) or "none"
-    raise ClusterError(f"NetworkPolicy probe: no ready pod for {DNS_SELECTOR} in "
+    raise ClusterError(f"NetworkPolicy detection: no ready pod for {DNS_SELECTOR} in "
                        f"{DNS_NAMESPACE} to connect to; found: {seen}")
 
 
 def detect(api: KubeApi, *, run_id: str, image: str,
-           ready_timeout: float = 120.0,
-           enforce_within: float = 30.0, interval: float = 1.0,
+           ready_timeout: float = DEFAULTS.netpol_ready,
+           enforce_within: float = DEFAULTS.netpol_enforce, interval: float = DEFAULTS.interval,
            target_port: int = DNS_TCP_PORT) -> Verdict:
-    """Run the probe on the cluster behind ``api`` and always delete its namespace.
+    """Run the detection on the cluster behind ``api`` and always delete its namespace.
     ``target_port`` is CoreDNS's TCP port; offline tests point it at a local listener."""
-    namespace = probe_namespace(run_id)
+    namespace = detection_namespace(run_id)
     try:
-        api.apply(probe_documents(namespace, image))
-        wait_pods_ready(api, namespace, f"app={PROBE_POD}", ready_timeout, interval=interval,
-                        what=f"NetworkPolicy probe pod {namespace}/{PROBE_POD} ready")
+        api.apply(detection_documents(namespace, image))
+        wait_pods_ready(api, namespace, f"app={DETECTION_POD}", ready_timeout, interval=interval,
+                        what=f"NetworkPolicy detection pod {namespace}/{DETECTION_POD} ready")
         target_ip = pick_dns_target(api.pods(DNS_NAMESPACE, DNS_SELECTOR))
 
         def attempt() -> Attempt:
-            result = api.exec(namespace, PROBE_POD, PROBE_CONTAINER,
+            result = api.exec(namespace, DETECTION_POD, PROBE_CONTAINER,
                               connect_argv(target_ip, target_port),
                               timeout=CONNECT_TIMEOUT_S + 10)
             return parse_attempt(f"{target_ip}:{target_port}", result)
@@ -197,7 +198,7 @@ def detect(api: KubeApi, *, run_id: str, image: str,
         api.apply([deny_all_egress(namespace)])
         try:
             blocked = eventually(attempt, blocked_problems,
-                                 what=f"connection from {namespace}/{PROBE_POD} blocked",
+                                 what=f"connection from {namespace}/{DETECTION_POD} blocked",
                                  timeout=enforce_within, consecutive=BLOCKED_IN_A_ROW,
                                  interval=interval, describe=Attempt.describe)
         except WaitTimeout as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from egress_e2e.core.errors import ConfigError
+from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.fakes.placement import CLUSTER_PLACEMENTS, ClusterPlacement
 
 LogEncoding = Literal["TEXT", "JSON"]
@@ -77,6 +78,11 @@ class Settings:
     access_log_encoding: LogEncoding = "TEXT"
     fakes: ClusterPlacement = "containers"
     preload_images: bool = False
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """Every wait's budget, scaled once by --timeout-scale."""
+        return Timeouts().scaled(self.timeout_scale)
 
     @property
     def uses_kind(self) -> bool:

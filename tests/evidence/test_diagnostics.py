@@ -140,32 +140,34 @@ FILES = {files!r}
 
 @pytest.fixture
 def scenario(request):
-    yield "egress-a1"
-    # What the scenario fixture does before deleting its namespaces.
-    if diagnostics.failed(request.node):
-        items = diagnostics.gather_items(diagnostics.DiagnosticsTarget(
-            namespaces=("egress-a1",), workloads=()))
-        bundle = diagnostics.write_bundle(ARTIFACTS, "run-42", request.node.nodeid, FILES,
-                                          items)
-        diagnostics.attach(request.node, bundle)
+    """The runner's failure path in small: try the body; on failure, bundle, then re-raise."""
+    def run(body):
+        try:
+            body()
+        except Exception:
+            items = diagnostics.gather_items(diagnostics.DiagnosticsTarget(
+                namespaces=("egress-a1",), workloads=()))
+            bundle = diagnostics.write_bundle(ARTIFACTS, "run-42", request.node.nodeid,
+                                              FILES, items)
+            diagnostics.attach(request.node, bundle)
+            raise
+    return run
 
 
 def test_gateway_route(scenario):
-    assert False, "gateway log has no line for request 7f3c"
+    def body():
+        assert False, "gateway log has no line for request 7f3c"
+    scenario(body)
 
 
 def test_fine(scenario):
-    assert diagnostics.phase_outcomes
+    scenario(lambda: None)
 
 
-@pytest.mark.parametrize("n", [1])
-def test_fails_in_setup(n, scenario, broken):
-    pass
-
-
-@pytest.fixture
-def broken():
-    raise RuntimeError("setup broke")
+def test_fails_while_applying(scenario):
+    def body():
+        raise RuntimeError("apply broke")
+    scenario(body)
 '''
 
 
@@ -196,17 +198,14 @@ def test_failing_example_writes_a_redacted_bundle(pytester: pytest.Pytester,
         "probe.txt": "request: curl -sS http://httpbin.org/headers\nstatus: 503\n",
     }
     artifacts = tmp_path / "artifacts"
-    pytester.makeconftest(
-        "from egress_e2e.running import diagnostics\n\n\n"
-        "def pytest_configure(config):\n    diagnostics.register(config)\n")
     pytester.makepyfile(test_example=INNER_TEST.format(artifacts=str(artifacts), files=files))
     junit = tmp_path / "junit.xml"
     result = pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={junit}", "-rA")
-    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.assert_outcomes(passed=1, failed=2)
 
     runs = sorted((artifacts / "run-42").iterdir())
     assert [p.name for p in runs] == [
-        "test_example.py_test_fails_in_setup_1", "test_example.py_test_gateway_route"]
+        "test_example.py_test_fails_while_applying", "test_example.py_test_gateway_route"]
     bundle = runs[1]
     written = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
     assert written == sorted([*files, "index.txt"])
@@ -232,7 +231,7 @@ def test_failing_example_writes_a_redacted_bundle(pytester: pytest.Pytester,
                            if p.get("name") == diagnostics.BUNDLE_PROPERTY]
         for case in ET.parse(junit).getroot().iter("testcase")}
     assert properties == {"test_gateway_route": [str(bundle)], "test_fine": [],
-                          "test_fails_in_setup[1]": [str(runs[0])]}
+                          "test_fails_while_applying": [str(runs[0])]}
     result.stdout.fnmatch_lines([f"*diagnostics bundle: {bundle}*"])
 
 

@@ -14,6 +14,7 @@ import pytest
 from egress_e2e.core import waits
 from egress_e2e.core.errors import EgressE2EError, WaitTimeout
 from egress_e2e.core.localproc import serving
+from egress_e2e.core.timeouts import Timeouts
 
 FAST = 0.02  # poll interval for tests; production default is 1 s
 
@@ -181,7 +182,7 @@ def test_stays_absent_fails_when_the_thing_appears() -> None:
 
 
 def test_timeouts_scale_budgets_not_the_poll_interval() -> None:
-    base = waits.Timeouts()
+    base = Timeouts()
     slow = base.scaled(2.5)
     assert slow.converge == base.converge * 2.5
     assert slow.settle == base.settle * 2.5

@@ -1,4 +1,4 @@
-"""The session's DNS check, run from a recording cluster whose probe pod's curl is real and
+"""The session's DNS check, run from a recording cluster whose lookup pod's curl is real and
 reaches the local fake internet."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_targets_cover_a_host_the_wildcard_zone_and_the_proxy() -> None:
                hosts.CONNECT_PROXY: "172.18.0.6"}
     targets = dnscheck.targets(entries)
     assert [(t.host, t.expected_ip) for t in targets] == list(entries.items())
-    argv = dnscheck.probe_argv(targets[2])
+    argv = dnscheck.lookup_argv(targets[2])
     assert argv[0] == "curl" and argv[-1] == f"https://{hosts.CONNECT_PROXY}:3128/"
     assert "%{remote_ip}" in argv
 

@@ -18,8 +18,8 @@ import pytest
 
 from egress_e2e import catalog
 from egress_e2e.core.errors import WaitTimeout
+from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
-from egress_e2e.core.waits import Timeouts
 from egress_e2e.fakes import local
 from egress_e2e.rendering.layout import PROTECTED_NAMESPACES
 from egress_e2e.running.runner import ScenarioRun, selector_of
@@ -34,6 +34,11 @@ from .recording import LocalLogs, RecordingKube
 @dataclass
 class Item:
     user_properties: list[tuple[str, object]] = field(default_factory=list)
+    nodeid: str = "scenarios/test_catalog.py::test_scenario[serviceentry-direct]"
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add_report_section(self, when: str, key: str, content: str) -> None:
+        self.sections.append((when, key, content))
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +137,42 @@ def test_a_check_that_never_holds_gives_up_with_the_last_observation(
     assert "HTTP 200" in files["observation.txt"] or "status: 200" in files["probe.txt"]
     assert "BEGIN" not in files["manifests/applied.yaml"].replace("BEGIN CERTIFICATE", "")
     assert any(name == "evidence" for name, _ in item.user_properties)
+
+
+def test_a_failing_run_writes_its_bundle_before_it_cleans_up(
+        fakes: local.LocalFakes, tmp_path: Path) -> None:
+    wrong = replace(REACHES_FAKE, name="expects a 503", expect=(Status(503),))
+    run, kube, item = _run(fakes, tmp_path, wrong)
+    gathered: list[int] = []
+
+    def gather(items: Any, *, timeout: float) -> dict[str, str]:
+        # The failing state must still be there: nothing deleted yet.
+        assert not [c for c in kube.calls if c[0] == "delete_namespace"]
+        gathered.append(len(items))
+        return {"pods/client/curl.log": "seen"}
+
+    run.gather = gather
+    with pytest.raises(WaitTimeout, match="expects a 503"):
+        run.run()
+    assert gathered and gathered[0] > 0
+    bundle = (tmp_path / "artifacts" / fakes.run_id
+              / "scenarios_test_catalog.py_test_scenario_serviceentry-direct")
+    assert (bundle / "pods/client/curl.log").read_text() == "seen"
+    assert "HTTP 200" in (bundle / "observation.txt").read_text()
+    assert ("diagnostics", str(bundle)) in item.user_properties
+    assert item.sections and str(bundle) in item.sections[0][2]
+    deleted = {args for kind, args in kube.calls if kind == "delete_namespace"}
+    assert deleted == set(run.layout.owned_namespaces)
+
+
+def test_a_passing_run_cleans_up_and_writes_no_bundle(fakes: local.LocalFakes,
+                                                      tmp_path: Path) -> None:
+    run, kube, _ = _run(fakes, tmp_path, REACHES_FAKE)
+    run.gather = lambda items, *, timeout: pytest.fail("no bundle for a passing run")
+    run.run()
+    assert not (tmp_path / "artifacts").exists()
+    assert {args for kind, args in kube.calls if kind == "delete_namespace"} == set(
+        run.layout.owned_namespaces)
 
 
 def test_selector_comes_from_the_workload_document() -> None:

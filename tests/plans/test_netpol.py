@@ -1,6 +1,7 @@
-"""NetworkPolicy enforcement detection: the probe's documents, what a real curl attempt reports,
+"""NetworkPolicy enforcement detection: the detection pod's documents, what a real curl attempt
+reports,
 the verdicts, and the whole ``detect`` flow against a recording cluster whose exec runs the
-probe's curl here, on loopback, against a real listener (closed to play an enforcing CNI)."""
+detection curl here, on loopback, against a real listener (closed to play an enforcing CNI)."""
 
 from __future__ import annotations
 
@@ -62,11 +63,11 @@ def _run_here(argv: Sequence[str], timeout: float) -> ExecResult:
 # --- documents ----------------------------------------------------------------------------------
 
 
-def test_probe_documents_have_no_sidecar_and_the_policy_selects_the_probe(kit: type) -> None:
-    namespace = netpol.probe_namespace("run-1")
-    assert namespace == netpol.probe_namespace("run-1") != netpol.probe_namespace("run-2")
+def test_detection_pod_has_no_sidecar_and_the_policy_selects_it(kit: type) -> None:
+    namespace = netpol.detection_namespace("run-1")
+    assert namespace == netpol.detection_namespace("run-1") != netpol.detection_namespace("run-2")
     assert is_dns_label(namespace)
-    ns_doc, pod = netpol.probe_documents(namespace, "curlimages/curl:8.11.1")
+    ns_doc, pod = netpol.detection_documents(namespace, "curlimages/curl:8.11.1")
     assert "istio-injection" not in ns_doc["metadata"]["labels"]
     assert pod["metadata"]["labels"]["sidecar.istio.io/inject"] == "false"
     assert pod["metadata"]["namespace"] == namespace
@@ -76,11 +77,11 @@ def test_probe_documents_have_no_sidecar_and_the_policy_selects_the_probe(kit: t
     assert kit.selects(policy["spec"]["podSelector"], pod["metadata"]["labels"])
 
 
-def test_probe_documents_lint_clean() -> None:
+def test_detection_documents_lint_clean() -> None:
     from egress_e2e.rendering.lint import lint_document
 
-    namespace = netpol.probe_namespace("run-1")
-    docs = [*netpol.probe_documents(namespace, "curlimages/curl:8.11.1"),
+    namespace = netpol.detection_namespace("run-1")
+    docs = [*netpol.detection_documents(namespace, "curlimages/curl:8.11.1"),
             netpol.deny_all_egress(namespace)]
     for index, doc in enumerate(docs, start=1):
         assert not lint_document(doc, "netpol", index)
@@ -175,12 +176,12 @@ class RecordingCluster:
                             ip="127.0.0.1")]
         self._polls += 1
         ready = self._polls >= self.ready_after
-        return [PodInfo(netpol.PROBE_POD, namespace, "Running" if ready else "Pending", ready,
+        return [PodInfo(netpol.DETECTION_POD, namespace, "Running" if ready else "Pending", ready,
                         (netpol.PROBE_CONTAINER,), ())]
 
     def exec(self, namespace: str, pod: str, container: str, argv: Sequence[str],
              timeout: float) -> ExecResult:
-        assert (pod, container) == (netpol.PROBE_POD, netpol.PROBE_CONTAINER)
+        assert (pod, container) == (netpol.DETECTION_POD, netpol.PROBE_CONTAINER)
         self.execs.append(tuple(argv))
         return _run_here(argv, timeout)
 
@@ -198,7 +199,7 @@ def test_detect_enforcing_cni(listener: Listener) -> None:
     assert kinds == ["Namespace", "Pod", "NetworkPolicy"]
     # Control, then the policy, then blocked attempts twice in a row.
     assert len(cluster.execs) == 1 + netpol.BLOCKED_IN_A_ROW
-    assert cluster.deleted_namespaces == [netpol.probe_namespace("run-7")]
+    assert cluster.deleted_namespaces == [netpol.detection_namespace("run-7")]
 
 
 def test_detect_cni_that_ignores_the_policy(listener: Listener) -> None:
@@ -207,7 +208,7 @@ def test_detect_cni_that_ignores_the_policy(listener: Listener) -> None:
     assert verdict.enforced is False
     assert "does not enforce NetworkPolicy" in verdict.reason
     assert "still connects" in verdict.reason
-    assert cluster.deleted_namespaces == [netpol.probe_namespace("run-7")]
+    assert cluster.deleted_namespaces == [netpol.detection_namespace("run-7")]
 
 
 def test_detect_cannot_tell_when_the_control_fails(listener: Listener) -> None:
@@ -216,14 +217,14 @@ def test_detect_cannot_tell_when_the_control_fails(listener: Listener) -> None:
     verdict = _detect(cluster)
     assert verdict.enforced is None and "control connection failed" in verdict.reason
     assert [doc["kind"] for doc in cluster.applied] == ["Namespace", "Pod"]
-    assert cluster.deleted_namespaces == [netpol.probe_namespace("run-7")]
+    assert cluster.deleted_namespaces == [netpol.detection_namespace("run-7")]
 
 
-def test_detect_cleans_up_when_the_probe_pod_never_gets_ready(listener: Listener) -> None:
+def test_detect_cleans_up_when_the_detection_pod_never_gets_ready(listener: Listener) -> None:
     cluster = RecordingCluster(listener, enforces=True, ready_after=10**6)
-    with pytest.raises(WaitTimeout, match=r"probe pod .* ready"):
+    with pytest.raises(WaitTimeout, match=r"detection pod .* ready"):
         _detect(cluster, ready_timeout=0.5)
-    assert cluster.deleted_namespaces == [netpol.probe_namespace("run-7")]
+    assert cluster.deleted_namespaces == [netpol.detection_namespace("run-7")]
     assert not cluster.execs
 
 
