@@ -33,7 +33,7 @@ endif
 
 help:
 	@echo "make e2e    run the egress scenarios on kind (needs Docker): ISTIO_VERSION= K= WORKERS= KEEP=1 ARGS="
-	@echo "make test   run the offline suite (lint, types, tests)"
+	@echo "make test   run the offline suite (lint, layers, types, tests)"
 	@echo "make pin    write checksums of unpinned tool downloads into versions.toml"
 	@echo "make clean  delete the clusters and containers this harness created"
 
@@ -64,6 +64,7 @@ system-deps:
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: venv
 	$(BIN)/mypy --strict egress_e2e

@@ -5,6 +5,8 @@ the registry collects them all, so a new topic is a new file and nothing else. T
 in ``READING_ORDER`` (from no gateway at all to tunnels and failure modes, the order the seeds
 build up), then any others by module name. Ids must be unique DNS labels: they name namespaces
 and are what ``-k`` selects.
+
+May import: ``core``, ``infra``, ``scenario``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pkgutil
 from collections.abc import Iterable
 
 from egress_e2e.core.errors import ConfigError
-from egress_e2e.rendering.layout import is_dns_label
+from egress_e2e.core.labels import is_dns_label
 from egress_e2e.scenario.model import Scenario
 
 # Leave room for the isolated layout's "-other-" and suffix within a 63-character label.

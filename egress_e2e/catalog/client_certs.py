@@ -8,7 +8,6 @@ from typing import Final
 
 from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_001, SEED_004
-from egress_e2e.fakes.pki import CLIENT_COMMON_NAME
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import Body, Echoed, FakeSaw, LogLine, Status
 from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
@@ -17,7 +16,7 @@ from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 # the client sent no TLS at all.
 NO_CLIENT_CERT: Final = "No required SSL certificate was sent"
 PLAIN_HTTP_TO_TLS: Final = "The plain HTTP request was sent to HTTPS port"
-CLIENT_SUBJECT_CN: Final = f"CN={CLIENT_COMMON_NAME}"
+CLIENT_SUBJECT_CN: Final = f"CN={hosts.CLIENT_COMMON_NAME}"
 _HTTPBIN_HEADERS: Final = f"http://{hosts.HTTPBIN}/headers"
 _ORIGINATED_CLUSTER: Final = f"outbound|443||{hosts.HTTPBIN}"
 

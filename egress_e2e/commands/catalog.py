@@ -53,10 +53,9 @@ def list_lines(scenarios: tuple[Scenario, ...], istio_version: str | None) -> li
 def run_list(args: argparse.Namespace) -> int:
     from egress_e2e import catalog
     from egress_e2e.infra import versions
-    from egress_e2e.scenario import gates
 
     if args.istio_version:
-        gates.parse_version(args.istio_version)  # not a version: one error line
+        versions.parse_version(args.istio_version)  # not a version: one error line
         known = versions.load().known_istio
         if args.istio_version not in known:
             # Gates still apply (an --existing-kubeconfig cluster may run any release).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from egress_e2e.core.errors import DownloadError
 from egress_e2e.infra import matrix
-from egress_e2e.scenario.gates import parse_version
+from egress_e2e.infra.versions import parse_version
 
 # GitHub's release list for Istio; one page of 100 reaches back well over a year of patches.
 RELEASES_URL = "https://api.github.com/repos/istio/istio/releases?per_page=100"

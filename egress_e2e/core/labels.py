@@ -6,6 +6,7 @@ Docker containers carry dotted labels (Docker's convention), Kubernetes objects 
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Final
 
@@ -24,3 +25,12 @@ FAKE_INTERNET_PART_OF: Final = "egress-e2e-fake-internet"
 def new_run_id() -> str:
     """12 hex characters: short enough for DNS labels, unique enough for concurrent runs."""
     return secrets.token_hex(6)
+
+
+# A Kubernetes DNS-1123 label (namespace names, and so scenario ids and run suffixes).
+_DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+MAX_DNS_LABEL: Final = 63
+
+
+def is_dns_label(name: str) -> bool:
+    return len(name) <= MAX_DNS_LABEL and _DNS_LABEL.match(name) is not None

@@ -1,6 +1,10 @@
-"""The hermetic fake internet: the seeds' external hosts, served by local or containerised fakes.
+"""The hermetic fake internet: the seeds' external hosts, served by local processes, containers
+on the kind network or pods in an existing cluster, with a per-run PKI.
 
-``hosts`` (names, ports, headers: the contract), ``config`` (renders manifests/external/),
-``placement`` (the ``FakeInternet`` Protocol), ``local`` / ``containers`` / ``incluster`` (the three
-placements), ``coredns`` (the cluster DNS edit). See docs/fakes.md.
+``config`` (renders manifests/external/), ``pki`` (the per-run CA and certificates),
+``placement`` (the ``FakeInternet`` Protocol and the placement names), ``local`` /
+``containers`` / ``incluster`` (the three placements), ``coredns`` (the cluster DNS edit). The
+host names, ports and headers they serve are ``scenario.hosts``. See docs/fakes.md.
+
+May import: ``core``, ``infra``, ``scenario``.
 """

@@ -24,7 +24,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from egress_e2e.scenario import hosts
 
 ORGANIZATION = "istio-egress-e2e"
-CLIENT_COMMON_NAME = "egress-e2e-client"
 # Names on every server certificate: each seed host, the wildcard the seed-003 SNI patterns need,
 # and localhost for people debugging the local fakes by hand.
 SERVER_DNS_NAMES: tuple[str, ...] = (*hosts.ALL_HOSTS, "*.wikipedia.org", "localhost")
@@ -55,7 +54,7 @@ class Pki:
     @property
     def client_subject(self) -> str:
         """The client certificate's subject as nginx prints ``$ssl_client_s_dn`` (RFC 2253)."""
-        return f"CN={CLIENT_COMMON_NAME},O={ORGANIZATION}"
+        return f"CN={hosts.CLIENT_COMMON_NAME},O={ORGANIZATION}"
 
     def public_files(self) -> tuple[Path, ...]:
         """Files safe to copy into reports and artifacts (certificates, never keys)."""
@@ -79,7 +78,7 @@ def generate(directory: Path, run_id: str, extra_ips: Sequence[str] = ()) -> Pki
     ca = _ca(f"egress-e2e fake internet CA {run_id}")
     untrusted_ca = _ca(f"egress-e2e UNTRUSTED CA {run_id}")
     server = _issue(ca, _name("fake-internet", "server"), SERVER_DNS_NAMES, ips, server=True)
-    client = _issue(ca, _name(CLIENT_COMMON_NAME), (), (), server=False)
+    client = _issue(ca, _name(hosts.CLIENT_COMMON_NAME), (), (), server=False)
     untrusted_server = _issue(untrusted_ca, _name("fake-internet-untrusted", "server"),
                               SERVER_DNS_NAMES, ips, server=True)
     untrusted_client = _issue(untrusted_ca, _name("egress-e2e-untrusted-client"), (), (),

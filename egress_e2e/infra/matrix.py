@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from packaging.version import Version
 
 from egress_e2e.core.errors import ConfigError
-from egress_e2e.scenario.gates import parse_version
+from egress_e2e.infra.versions import parse_version
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from egress_e2e.core.errors import ConfigError
 from egress_e2e.core.paths import REPO_ROOT
 
@@ -27,6 +29,13 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MINOR = re.compile(r"(\d+)\.(\d+)")
 _ISTIO_VERSION = re.compile(r"\d+\.\d+\.\d+")
 _NODE_IMAGE = re.compile(r"kindest/node:v(\d+\.\d+)\.\d+@sha256:[0-9a-f]{64}")
+
+
+def parse_version(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion as exc:
+        raise ConfigError(f"not an Istio version: {text!r}") from exc
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ Two layouts give the same template variables (see the shared contract):
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
 from egress_e2e.core.errors import ConfigError
+from egress_e2e.core.labels import MAX_DNS_LABEL
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.identity import (
     DEFAULT_TRUST_DOMAIN,
@@ -44,8 +44,6 @@ PROTECTED_NAMESPACES: Final = frozenset(
 # Names the isolated layout derives; these are their worst-case extra lengths around the id.
 _SUFFIX_LEN: Final = 6
 _LONGEST_INFIX: Final = "-other-"
-_DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_MAX_LABEL: Final = 63
 
 # The client pods by role: (pod name, service account). Namespaces come from the layout.
 CLIENT_PODS: Final = {
@@ -55,10 +53,6 @@ CLIENT_PODS: Final = {
     "restricted": ("curl-restricted", "curl-restricted"),
 }
 CLIENT_CONTAINER: Final = "curl"
-
-
-def is_dns_label(name: str) -> bool:
-    return len(name) <= _MAX_LABEL and _DNS_LABEL.match(name) is not None
 
 
 @dataclass(frozen=True)
@@ -116,7 +110,7 @@ class Layout:
         if not run_id:
             raise ConfigError("isolated layout needs a run id, got an empty string")
         suffix = run_suffix(run_id, scenario.id)
-        stem = scenario.id[: _MAX_LABEL - len(_LONGEST_INFIX) - _SUFFIX_LEN].rstrip("-")
+        stem = scenario.id[: MAX_DNS_LABEL - len(_LONGEST_INFIX) - _SUFFIX_LEN].rstrip("-")
         client_ns = f"{stem}-{suffix}"
         other_ns = f"{stem}-other-{suffix}"
         if scenario.gateway == "shared":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from egress_e2e.core.errors import ConfigError
-from egress_e2e.scenario.gates import parse_version
+from egress_e2e.infra.versions import parse_version
 from egress_e2e.scenario.model import Hop, HopRole, Link
 
 Outcome = Literal["passed", "failed", "skipped", "error"]

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from egress_e2e.core.errors import ConfigError
+from egress_e2e.infra.versions import parse_version
 from egress_e2e.scenario.model import Scenario
-
-
-def parse_version(text: str) -> Version:
-    try:
-        return Version(text)
-    except InvalidVersion as exc:
-        raise ConfigError(f"not an Istio version: {text!r}") from exc
 
 
 def skip_reason(scenario: Scenario, istio_version: str) -> str | None:

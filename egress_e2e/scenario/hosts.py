@@ -41,3 +41,7 @@ SAW_SCHEME: Final = "X-Fake-Scheme"
 SAW_SERVER_BLOCK: Final = "X-Fake-Server-Block"
 # Response header on every answer: the run id, so a reply from the real internet never passes.
 PROVENANCE: Final = "X-Fake-Internet"
+
+# The common name of the client certificate the per-run PKI issues (app-level mTLS, MUTUAL
+# origination): nginx echoes the subject it verified, so scenarios assert on it.
+CLIENT_COMMON_NAME: Final = "egress-e2e-client"

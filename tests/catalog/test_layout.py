@@ -10,7 +10,8 @@ import pytest
 from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
 from egress_e2e.core.errors import ConfigError
-from egress_e2e.rendering.layout import PROTECTED_NAMESPACES, Layout, is_dns_label
+from egress_e2e.core.labels import is_dns_label
+from egress_e2e.rendering.layout import PROTECTED_NAMESPACES, Layout
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.model import Scenario, SeedNames
 

@@ -17,9 +17,9 @@ import pytest
 from egress_e2e import catalog
 from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, WaitTimeout
+from egress_e2e.core.labels import is_dns_label
 from egress_e2e.core.localproc import free_port
 from egress_e2e.infra.kube import ExecResult, PodInfo
-from egress_e2e.rendering.layout import is_dns_label
 from egress_e2e.session import netpol
 
 
