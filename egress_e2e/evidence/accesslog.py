@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from egress_e2e.core.errors import clip
+
+_Entry = TypeVar("_Entry")
 
 # Envoy does not escape a double quote inside a quoted field, so the User-Agent (the one field a
 # client controls freely) is matched greedily between its neighbours; the fields around it cannot
@@ -117,12 +120,16 @@ def parse(line: str) -> AccessLogEntry:
 
 def parse_all(text: str) -> list[AccessLogEntry]:
     """Every access-log line in ``text`` (a container log), skipping the proxy's other lines."""
+    return _parse_lines(text, parse)
+
+
+def _parse_lines(text: str, parse_line: Callable[[str], _Entry]) -> list[_Entry]:
     entries = []
     for line in text.splitlines():
         try:
-            entries.append(parse(line))
+            entries.append(parse_line(line))
         except ValueError:
-            continue
+            continue  # not a line of this kind: the proxy's own messages
     return entries
 
 
@@ -227,10 +234,5 @@ def parse_connect(line: str) -> ConnectEntry:
 
 
 def parse_connect_all(text: str) -> list[ConnectEntry]:
-    entries = []
-    for line in text.splitlines():
-        try:
-            entries.append(parse_connect(line))
-        except ValueError:
-            continue
-    return entries
+    """Every CONNECT line in ``text`` (the fake CONNECT proxy's log)."""
+    return _parse_lines(text, parse_connect)
