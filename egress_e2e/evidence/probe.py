@@ -1,10 +1,18 @@
 """One curl probe: the exact argv a client workload runs, and what came back.
 
-Every probe carries a fresh ``x-request-id`` so the gateway's access-log line for exactly that
-request can be found. curl's ``--write-out`` appends, after the body, a marker line that holds a
-random nonce (the body cannot forge it; an echo reflects the request id, so the id is not used),
-then curl's ``%{json}`` (status, exit code, error message) and ``%{header_json}`` (the response
-headers of the last response). Needs curl >= 7.83 (``header_json``); samples/curl ships newer.
+Every probe carries a correlation ``marker`` as its User-Agent, and every vantage point finds its
+own record of the request by it: sidecar and gateway access logs print ``%REQ(USER-AGENT)%`` in
+Istio's default TEXT and JSON formats, the fake echoes it and nginx logs it. The request id is no
+handle past a gateway: Istio runs gateway HTTP servers with ``use_remote_address: true`` and no
+internal address ranges (pilot/pkg/networking/core/gateway.go), so since Envoy 1.33 a sidecar's
+request is an edge request there and Envoy writes a new ``x-request-id`` (istio/istio#57938). No
+proxy in the path rewrites User-Agent. A probe still sends a fresh ``x-request-id``, which finds
+the client sidecar's line and shows in diagnostics.
+
+curl's ``--write-out`` appends, after the body, a separator line that holds a random nonce (the
+body cannot forge it: an echo reflects the marker, so the marker is not used), then curl's
+``%{json}`` (status, exit code, error message) and ``%{header_json}`` (the response headers of
+the last response). Needs curl >= 7.83 (``header_json``); samples/curl ships newer.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ class PreparedProbe:
 
     probe: Curl
     request_id: str
-    marker: str
+    marker: str                 # the User-Agent every vantage point logs or echoes
+    separator: str              # curl's write-out separator (never sent anywhere)
     argv: tuple[str, ...]
 
     def parse(self, *, stdout: str, stderr: str, exit_code: int,
@@ -60,14 +69,16 @@ class ProbeResult:
     started: datetime
     finished: datetime
     curl_info: dict[str, object] = field(default_factory=dict, repr=False)
+    marker: str = ""
 
     def summary(self) -> str:
         outcome = str(self.error) if self.error is not None else f"HTTP {self.status}"
-        return f"{self.url} (x-request-id {self.request_id}): {outcome}"
+        return f"{self.url} (marker {self.marker}): {outcome}"
 
     def describe(self, body_limit: int = 600) -> str:
         """Request and response as a person reads them (errors and diagnostics)."""
-        lines = [f"request: {format_command(self.argv)}", f"x-request-id: {self.request_id}",
+        lines = [f"request: {format_command(self.argv)}", f"marker: {self.marker}",
+                 f"x-request-id: {self.request_id}",
                  f"started: {self.started.isoformat()} finished: {self.finished.isoformat()}",
                  f"exit code: {self.exit_code}", f"status: {self.status}"]
         if self.error is not None:
@@ -84,8 +95,22 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
+MARKER_PREFIX = "egress-e2e-probe/"
+
+
+def new_marker() -> str:
+    """A User-Agent unique to one probe: a product token, so servers log it as they are."""
+    return f"{MARKER_PREFIX}{secrets.token_hex(8)}"
+
+
+def carries_marker(logged: str | None, marker: str) -> bool:
+    """Whether a logged User-Agent is this probe's marker."""
+    return bool(marker) and logged == marker
+
+
 def same_request_id(logged: str | None, sent: str) -> bool:
-    """Whether a logged x-request-id is the one sent.
+    """Whether a logged x-request-id is the one sent. Holds at the client's sidecar; not past a
+    gateway, which writes a new one (that is why probes are found by their marker).
 
     Envoy's UUID request-id extension may rewrite the UUID's version nibble (index 14) to record
     the trace decision, so for UUIDs that one character is not compared.
@@ -101,24 +126,25 @@ def prepare(probe: Curl, *, request_id: str | None = None, timeout_scale: float 
             cert_dir: str = FAKE_INTERNET_DIR, curl: str = "curl") -> PreparedProbe:
     """The curl argv for ``probe``. ``cert_dir`` is where ca.crt/client.crt/client.key live."""
     rid = request_id or new_request_id()
-    marker = f"@@egress-e2e-{secrets.token_hex(8)}@@"
+    marker = new_marker()
+    separator = f"@@egress-e2e-{secrets.token_hex(8)}@@"
     max_time = probe.timeout_s * timeout_scale
     connect_time = min(max_time, _CONNECT_TIMEOUT_CAP_S * timeout_scale)
     argv = [curl, "-sS", "--max-time", f"{max_time:g}", "--connect-timeout", f"{connect_time:g}",
-            "-H", f"x-request-id: {rid}",
-            "--write-out", f"\n{marker}\n%{{json}}\n{marker}\n%{{header_json}}"]
+            "-A", marker, "-H", f"x-request-id: {rid}",
+            "--write-out", f"\n{separator}\n%{{json}}\n{separator}\n%{{header_json}}"]
     if probe.trust_fake_ca:
         argv += ["--cacert", f"{cert_dir}/ca.crt"]
     if probe.client_cert:
         argv += ["--cert", f"{cert_dir}/client.crt", "--key", f"{cert_dir}/client.key"]
     argv += [*probe.extra_args, probe.url]
-    return PreparedProbe(probe, rid, marker, tuple(argv))
+    return PreparedProbe(probe, rid, marker, separator, tuple(argv))
 
 
 def parse_output(prepared: PreparedProbe, *, stdout: str, stderr: str, exit_code: int,
                  started: datetime, finished: datetime) -> ProbeResult:
     """Split curl's stdout into body, curl's own JSON report and the response headers."""
-    separator = f"\n{prepared.marker}\n"
+    separator = f"\n{prepared.separator}\n"
     parts = stdout.rsplit(separator, 2)
     info: dict[str, object] = {}
     headers = Headers()
@@ -138,7 +164,7 @@ def parse_output(prepared: PreparedProbe, *, stdout: str, stderr: str, exit_code
         exit_code=exit_code, status=status or None,
         http_version=str(version) if version not in (None, "0") else None,
         headers=headers, body=body, error=error, stderr=stderr,
-        started=started, finished=finished, curl_info=info,
+        started=started, finished=finished, curl_info=info, marker=prepared.marker,
     )
 
 

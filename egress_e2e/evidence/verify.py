@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from egress_e2e.core.errors import clip
 from egress_e2e.evidence import echo, xfcc
 from egress_e2e.evidence.accesslog import AccessLogEntry, ConnectEntry
-from egress_e2e.evidence.probe import ProbeResult, same_request_id
+from egress_e2e.evidence.probe import ProbeResult, carries_marker
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import (
     Body,
@@ -35,7 +35,6 @@ from egress_e2e.scenario.identity import Identities
 
 # Clocks: the proxies' timestamps come from the node, the probe's from the harness host.
 DEFAULT_TIME_SLACK = timedelta(seconds=2)
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def describe(observed: Observation, lines: int = 3) -> str:
         parts.append(f"body {clip(result.body)!r}")
     for proxy in ("gateway", "sidecar"):
         entries = observed.log_for(proxy)
-        mine = [e for e in entries if same_request_id(e.request_id, result.request_id)]
+        mine = [e for e in entries if carries_marker(e.user_agent, result.marker)]
         shown = mine or list(entries[-lines:])
         label = "lines for this request" if mine else f"last {len(shown)} lines"
         if entries:
@@ -196,27 +195,27 @@ def _xfcc(expectation: Xfcc, result: ProbeResult, ids: Identities) -> list[str]:
 
 
 def _candidates(expectation: LogLine, observed: Observation) -> list[AccessLogEntry]:
-    """The lines that belong to this probe: HTTP lines by request id; TCP lines (where the proxy
-    never saw inside the TLS) by SNI and the probe's time window."""
+    """The lines that belong to this probe: HTTP lines by the probe's marker (its User-Agent,
+    which every proxy logs as sent; the request id does not survive a gateway); TCP lines (where
+    the proxy never saw inside the TLS) by SNI and the probe's time window."""
     entries = observed.log_for(expectation.proxy)
-    rid = observed.probe.request_id
-    by_id = [e for e in entries if same_request_id(e.request_id, rid)]
+    by_marker = [e for e in entries if carries_marker(e.user_agent, observed.probe.marker)]
     if expectation.tcp is False:
-        return by_id
+        return by_marker
     sni = (expectation.sni or urlsplit(observed.probe.url).hostname
            if expectation.match_sni else None)
     by_sni = [e for e in entries if e.is_tcp and e.requested_server_name == sni
               and observed.in_window(e.start_time)]
     if expectation.tcp is True:
         return by_sni
-    return by_id or by_sni
+    return by_marker or by_sni
 
 
 def _log_line(expectation: LogLine, observed: Observation) -> list[str]:
     where = f"{expectation.proxy} log"
     candidates = _candidates(expectation, observed)
     wanted = "a TCP line" if expectation.tcp else "a line"
-    ident = f"request {observed.probe.request_id}"
+    ident = f"probe {observed.probe.marker}"
     if expectation.tcp is not False and expectation.match_sni:
         ident += f" (or SNI {expectation.sni or urlsplit(observed.probe.url).hostname})"
     elif expectation.tcp is not False:
@@ -271,9 +270,7 @@ def port_of(address: str | None) -> int | None:
 def _fake_saw(expectation: FakeSaw, observed: Observation) -> list[str]:
     result = observed.probe
     stamped = hosts.PROVENANCE in result.headers
-    # The proxies may rewrite one character of the UUID (trace sampling): compare as they do.
-    logged = result.request_id in observed.fake_log or any(
-        same_request_id(token, result.request_id) for token in _UUID.findall(observed.fake_log))
+    logged = bool(result.marker) and result.marker in observed.fake_log
     if not expectation.reached:
         if stamped or logged:
             how = "its answer carries " + hosts.PROVENANCE if stamped else "its log has the id"
@@ -281,7 +278,7 @@ def _fake_saw(expectation: FakeSaw, observed: Observation) -> list[str]:
         return []
     if not (stamped or logged):
         return [f"fake: expected reached, got no {hosts.PROVENANCE} header and no log line "
-                f"for request {result.request_id} ({result.summary()})"]
+                f"for probe {result.marker} ({result.summary()})"]
     wanted: list[tuple[str, str, object]] = [
         ("scheme", hosts.SAW_SCHEME, expectation.scheme),
         ("port", hosts.SAW_PORT, expectation.port),
@@ -318,10 +315,11 @@ _LOG_FIELD = re.compile(r'\b([a-z_]+)=("[^"]*"|\S+)')
 
 
 def _fake_log_view(observed: Observation) -> dict[str, str] | None:
-    """What the fake logged for this probe's request, under the echo headers' names."""
+    """What the fake logged for this probe's request (found by the marker it logs as ``ua``),
+    under the echo headers' names."""
     for line in observed.fake_log.splitlines():
         fields = {key: value.strip('"') for key, value in _LOG_FIELD.findall(line)}
-        if same_request_id(fields.get("request_id"), observed.probe.request_id):
+        if carries_marker(fields.get("ua"), observed.probe.marker):
             return {header: fields[key] for key, header in _LOG_FIELDS.items()
                     if fields.get(key) not in (None, "", "-")}
     return None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from egress_e2e.core.errors import clip
 from egress_e2e.evidence import echo
 from egress_e2e.evidence.accesslog import AccessLogEntry
-from egress_e2e.evidence.probe import same_request_id
+from egress_e2e.evidence.probe import carries_marker
 from egress_e2e.evidence.verify import Observation
 from egress_e2e.report.model import Evidence
 from egress_e2e.scenario import hosts
@@ -56,7 +56,7 @@ def _gateway_line(check: Check, observed: Observation) -> AccessLogEntry | None:
     """The gateway line with this probe's request id; for TCP checks (no request id in the log),
     the last TCP line within the probe's time window."""
     entries = observed.gateway_log
-    mine = [e for e in entries if same_request_id(e.request_id, observed.probe.request_id)]
+    mine = [e for e in entries if carries_marker(e.user_agent, observed.probe.marker)]
     if mine:
         return mine[0]
     wants_tcp = any(isinstance(e, LogLine) and e.tcp for e in check.expect)

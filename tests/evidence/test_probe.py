@@ -17,12 +17,15 @@ def test_argv_for_app_level_mtls_probe() -> None:
     write_out = argv[argv.index("--write-out") + 1]
     assert argv == [
         "curl", "-sS", "--max-time", "14", "--connect-timeout", "10",
-        "-H", "x-request-id: rid-1", "--write-out", write_out,
+        "-A", prepared.marker, "-H", "x-request-id: rid-1", "--write-out", write_out,
         "--cacert", "/etc/fake-internet/ca.crt",
         "--cert", "/etc/fake-internet/client.crt", "--key", "/etc/fake-internet/client.key",
         "--http1.1", "https://external-app.mesh-external.test/",
     ]
-    assert write_out == (f"\n{prepared.marker}\n%{{json}}\n{prepared.marker}\n%{{header_json}}")
+    assert write_out == (
+        f"\n{prepared.separator}\n%{{json}}\n{prepared.separator}\n%{{header_json}}")
+    assert prepared.marker.startswith(probe.MARKER_PREFIX)
+    assert prepared.separator not in prepared.marker
 
 
 def test_plain_probe_has_no_cert_flags_and_fresh_ids() -> None:
@@ -30,7 +33,7 @@ def test_plain_probe_has_no_cert_flags_and_fresh_ids() -> None:
     second = probe.prepare(Curl("http://httpbin.org/headers"))
     assert "--cacert" not in first.argv and "--cert" not in first.argv
     assert first.request_id != second.request_id
-    assert first.marker != second.marker
+    assert first.marker != second.marker and first.separator != second.separator
     assert first.argv[-1] == "http://httpbin.org/headers"
     assert first.argv[first.argv.index("--max-time") + 1] == "10"
     assert first.argv[first.argv.index("--connect-timeout") + 1] == "5"
@@ -38,7 +41,7 @@ def test_plain_probe_has_no_cert_flags_and_fresh_ids() -> None:
 
 def test_body_that_mimics_the_write_out_is_kept_whole() -> None:
     prepared = probe.prepare(Curl("http://h/"), request_id="r")
-    marker = prepared.marker
+    marker = prepared.separator
     forged = "@@egress-e2e-0000000000000000@@"
     body = f'{{"x": "{forged}\\n{{}}"}}\nline two\n'
     stdout = (f"{body}\n{marker}\n"
@@ -66,6 +69,22 @@ def test_real_curl_connection_refused() -> None:
     assert result.body == ""
     assert "exit code: 7" in result.describe()
     assert result.finished >= result.started
+
+
+def test_the_marker_is_found_only_as_sent() -> None:
+    marker = probe.prepare(Curl("http://h/")).marker
+    assert probe.carries_marker(marker, marker)
+    assert not probe.carries_marker(marker + "x", marker)
+    assert not probe.carries_marker(None, marker)
+    assert not probe.carries_marker("", "")
+    assert not probe.carries_marker("curl/8.11.1", marker)
+
+
+def test_the_marker_is_the_user_agent_the_server_sees(httpbin_port: int) -> None:
+    result = probe.run_local(probe.prepare(Curl(f"http://127.0.0.1:{httpbin_port}/headers")))
+    assert result.status == 200, result.describe()
+    assert result.marker in result.body
+    assert result.marker in result.summary()
 
 
 def test_same_request_id_ignores_envoys_trace_nibble() -> None:

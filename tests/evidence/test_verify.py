@@ -46,11 +46,12 @@ SEED_IDS = Identities(gateway_ns="istio-system", gateway_sa="istio-egressgateway
 
 def _result(*, url: str, request_id: str, status: int | None, body: str = "",
             at: datetime, headers: echo.Headers | None = None,
-            error: echo.CurlError | None = None) -> ProbeResult:
+            error: echo.CurlError | None = None, marker: str = "") -> ProbeResult:
     return ProbeResult(request_id=request_id, url=url, argv=("curl", url),
                        exit_code=error.exit_code if error else 0, status=status,
                        http_version="1.1", headers=headers or echo.Headers(), body=body,
-                       error=error, stderr="", started=at, finished=at + timedelta(seconds=1))
+                       error=error, stderr="", started=at, finished=at + timedelta(seconds=1),
+                       marker=marker)
 
 
 def _istio_mutual() -> Observation:
@@ -58,8 +59,10 @@ def _istio_mutual() -> Observation:
     line = accesslog.parse(S001_ISTIO_MUTUAL)
     assert line.request_id is not None
     body = (FIXTURES / "seed001-istio-mutual-tls-origination.json").read_text()
+    # The seed's client sent its own User-Agent: as a probe's marker, it finds the seed's line.
+    assert line.user_agent is not None
     result = _result(url="http://httpbin.org/headers", request_id=line.request_id, status=200,
-                     body=body, at=line.start_time)
+                     body=body, at=line.start_time, marker=line.user_agent)
     chatter = accesslog.parse(S001_PASSTHROUGH)
     return Observation(probe=result, gateway_log=(chatter, line))
 
@@ -94,7 +97,7 @@ def test_seed_istio_mutual_wrong_expectations_name_expected_and_actual() -> None
         LogLine(present=False),
     ]
     problems = verify(expected, _istio_mutual(), SEED_IDS)
-    rid = "request 0db0a05e-6c1e-4a8a-b932-0f582340d36e (or SNI httpbin.org)"
+    rid = "probe curl/7.83.1-DEV (or SNI httpbin.org)"
     assert problems[0].startswith("status: expected 503, got HTTP 200 (body '{ \"headers\": {")
     assert problems[1:] == [
         "curl: expected exit 35, got success with HTTP 200",
@@ -134,10 +137,11 @@ def test_seed_passthrough_tcp_line_by_sni_and_time() -> None:
     assert verify(expected, observed, SEED_IDS) == []
     # The same line an hour away from the probe is not this probe's line.
     later = Observation(probe=_result(url="https://httpbin.org/headers", request_id="x",
-                                      status=200, body=body, at=at + timedelta(hours=1)),
+                                      status=200, body=body, at=at + timedelta(hours=1),
+                                      marker="m-x"),
                         gateway_log=(line,))
     [problem] = verify([LogLine(tcp=True)], later, SEED_IDS)
-    assert problem.startswith("gateway log: expected a TCP line for request x "
+    assert problem.startswith("gateway log: expected a TCP line for probe m-x "
                               "(or SNI httpbin.org), got none; last lines: [2024-06-21T21:22:27")
     assert verify([LogLine(tcp=True, present=False)], later, SEED_IDS) == []
 
@@ -225,13 +229,13 @@ def test_fake_saw_reads_the_fakes_stamps() -> None:
         "fake: expected not reached, got reached (its answer carries X-Fake-Internet)",
     ]
     unreached = Observation(probe=_result(url="http://httpbin.org/", request_id="r2",
-                                          status=502, at=datetime.now(UTC)),
+                                          status=502, at=datetime.now(UTC), marker="m-r2"),
                             fake_log="GET / 200 rid=r1\n")
     assert verify([FakeSaw(reached=False)], unreached, SEED_IDS) == []
     [problem] = verify([FakeSaw()], unreached, SEED_IDS)
     assert problem.startswith("fake: expected reached, got no X-Fake-Internet header and no "
-                              "log line for request r2")
-    logged = Observation(probe=unreached.probe, fake_log="GET / 200 rid=r2\n")
+                              "log line for probe m-r2")
+    logged = Observation(probe=unreached.probe, fake_log='GET / 200 rid=r1 ua="m-r2"\n')
     assert verify([FakeSaw()], logged, SEED_IDS) == []
 
 
@@ -246,8 +250,8 @@ def test_which_expectations_need_a_settle_window(expectation: Expectation,
 
 def test_describe_shows_the_probe_and_the_matching_lines() -> None:
     text = describe(_istio_mutual())
-    assert text.startswith("http://httpbin.org/headers (x-request-id 0db0a05e-6c1e-4a8a-b932-"
-                           "0f582340d36e): HTTP 200; body '{ \"headers\": {")
+    assert text.startswith("http://httpbin.org/headers (marker curl/7.83.1-DEV): HTTP 200; "
+                           "body '{ \"headers\": {")
     assert "gateway log lines for this request: [2024-06-21T19:50:33.667000+00:00] GET" in text
     assert "\n" not in text
 

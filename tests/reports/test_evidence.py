@@ -39,14 +39,14 @@ def echo_url() -> Iterator[str]:
         yield f"http://{LOOPBACK}:{server.server_address[1]}/headers"
 
 
-def log_line(request_id: str, when: datetime, *, tcp: bool = False) -> str:
+def log_line(request_id: str, when: datetime, *, tcp: bool = False, agent: str = "curl/8") -> str:
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     if tcp:
         return (f'[{stamp}] "- - -" 0 - - - "-" 800 4000 20 - "-" "-" "-" "-" '
                 '"172.18.0.9:443" outbound|443||httpbin.org 10.244.0.12:40112 '
                 "10.244.0.12:443 10.244.0.7:51234 httpbin.org -")
     return (f'[{stamp}] "GET /headers HTTP/1.1" 200 - via_upstream - "-" 0 312 18 17 '
-            f'"10.244.0.7" "curl/8" "{request_id}" "httpbin.org" "172.18.0.9:80" '
+            f'"10.244.0.7" "{agent}" "{request_id}" "httpbin.org" "172.18.0.9:80" '
             "outbound|80||httpbin.org 10.244.0.12:40112 10.244.0.12:8080 10.244.0.7:51234 - -")
 
 
@@ -60,7 +60,8 @@ def test_status_key_headers_and_this_requests_gateway_line(echo_url: str) -> Non
     now = datetime.now(UTC)
     observed = Observation(result, gateway_log=(
         accesslog.parse(log_line("someone-else", now)),
-        accesslog.parse(log_line(prepared.request_id, now)),
+        # A gateway's line: its own request id, the probe's marker as the User-Agent.
+        accesslog.parse(log_line("regenerated-by-gateway", now, agent=prepared.marker)),
     ))
     seen = from_observation(check, observed)
     assert seen.check == "via gateway" and seen.status == 200
@@ -69,7 +70,7 @@ def test_status_key_headers_and_this_requests_gateway_line(echo_url: str) -> Non
     assert headers["X-Envoy-Internal"] == "true"
     assert headers["X-Marker"] == "m1"  # named by the check's Echoed expectation
     assert "X-Envoy-Peer-Metadata-Id" not in headers  # absent stays absent
-    assert seen.gateway_log is not None and prepared.request_id in seen.gateway_log
+    assert seen.gateway_log is not None and "regenerated-by-gateway" in seen.gateway_log
     assert seen.note == ""
 
 
