@@ -4,6 +4,7 @@ carries HTTP on 80 and TLS PASSTHROUGH on 443 together)."""
 
 from __future__ import annotations
 
+from egress_e2e.catalog._isolation import GATEWAY_IS_THE_EDGE
 from egress_e2e.catalog._seeds import HERMETIC, SEED_001, SEED_002
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import CurlFails, Echoed, FakeSaw, LogLine, Status
@@ -106,7 +107,13 @@ HTTP_AND_PASSTHROUGH_COMBINED = Scenario(
                     Curl(f"http://{hosts.GOOGLE_WWW}/headers"),
                     (
                         Status(200),
-                        Echoed("X-Envoy-Internal", equals="true"),
+                        # Istio 1.30/1.31 run gateway HTTP servers with use_remote_address
+                        # and no internal address ranges (pilot/pkg/networking/core/
+                        # gateway.go); on Envoy >= 1.33 the sidecar's request is an edge
+                        # request there: no X-Envoy-Internal, X-Envoy-External-Address added.
+                        Echoed("X-Envoy-Internal", absent=True),
+                        Echoed.present("X-Envoy-External-Address"),
+                        Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
                         LogLine(proxy="gateway", protocol="HTTP/2", response_code=200,
                                 cluster="outbound|80||www.google.com"),
                         FakeSaw(scheme="http", port=hosts.HTTP_PORT),
@@ -126,7 +133,7 @@ HTTP_AND_PASSTHROUGH_COMBINED = Scenario(
         ),
     ),
     differs=(
-        HERMETIC, APP_TRUSTS_FAKE_CA,
+        HERMETIC, APP_TRUSTS_FAKE_CA, GATEWAY_IS_THE_EDGE,
         "the seed's ServiceEntry lives in istio-system and so serves every namespace; the "
         "isolated layout puts it in the scenario's namespace with exportTo instead",
         "the seed's client is the command-runner app; here the curl pod in that namespace",

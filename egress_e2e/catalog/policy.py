@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
+from egress_e2e.catalog._isolation import GATEWAY_IS_THE_EDGE, OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_000, SEED_001
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import Body, CurlFails, Echoed, FakeSaw, LogLine, Status
@@ -213,7 +213,13 @@ NETWORKPOLICY_BYPASS_BLOCKED = Scenario(
                     Curl(_HTTPBIN_HEADERS),
                     (
                         Status(200),
-                        Echoed("X-Envoy-Internal", equals="true"),
+                        # Istio 1.30/1.31 run gateway HTTP servers with use_remote_address
+                        # and no internal address ranges (pilot/pkg/networking/core/
+                        # gateway.go); on Envoy >= 1.33 the sidecar's request is an edge
+                        # request there: no X-Envoy-Internal, X-Envoy-External-Address added.
+                        Echoed("X-Envoy-Internal", absent=True),
+                        Echoed.present("X-Envoy-External-Address"),
+                        Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
                         LogLine(proxy="gateway", response_code=200,
                                 cluster=f"outbound|80||{hosts.HTTPBIN}"),
                     ),
@@ -249,7 +255,13 @@ NETWORKPOLICY_BYPASS_BLOCKED = Scenario(
                     Curl(_HTTPBIN_HEADERS),
                     (
                         Status(200),
-                        Echoed("X-Envoy-Internal", equals="true"),
+                        # Istio 1.30/1.31 run gateway HTTP servers with use_remote_address
+                        # and no internal address ranges (pilot/pkg/networking/core/
+                        # gateway.go); on Envoy >= 1.33 the sidecar's request is an edge
+                        # request there: no X-Envoy-Internal, X-Envoy-External-Address added.
+                        Echoed("X-Envoy-Internal", absent=True),
+                        Echoed.present("X-Envoy-External-Address"),
+                        Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
                         LogLine(proxy="gateway", response_code=200,
                                 cluster=f"outbound|80||{hosts.HTTPBIN}"),
                     ),
@@ -266,6 +278,7 @@ NETWORKPOLICY_BYPASS_BLOCKED = Scenario(
         "the policy's doing",
         "needs a CNI that enforces NetworkPolicy; the run detects enforcement (session.netpol) "
         "and skips with the detected reason when it does not",
+        GATEWAY_IS_THE_EDGE,
     ),
     tags=("networkpolicy",),
 )

@@ -5,6 +5,7 @@ origination. The seed builds each step on the last; here each scenario declares 
 
 from __future__ import annotations
 
+from egress_e2e.catalog._isolation import GATEWAY_IS_THE_EDGE
 from egress_e2e.catalog._seeds import HERMETIC, SEED_000, SEED_001, SEED_002
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, Status, Xfcc
@@ -39,7 +40,13 @@ GATEWAY_HTTP = Scenario(
                     HTTPBIN_HEADERS,
                     (
                         Status(200),
-                        Echoed("X-Envoy-Internal", equals="true"),
+                        # Istio 1.30/1.31 run gateway HTTP servers with use_remote_address
+                        # and no internal address ranges (pilot/pkg/networking/core/
+                        # gateway.go); on Envoy >= 1.33 the sidecar's request is an edge
+                        # request there: no X-Envoy-Internal, X-Envoy-External-Address added
+                        # (tests/calibration shows both on Envoy 1.40).
+                        Echoed("X-Envoy-Internal", absent=True),
+                        Echoed.present("X-Envoy-External-Address"),
                         Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
                         LogLine(proxy="gateway", method="GET", path="/headers",
                                 protocol="HTTP/2", response_code=200,
@@ -50,7 +57,7 @@ GATEWAY_HTTP = Scenario(
             ),
         ),
     ),
-    differs=(HERMETIC, SCOPED),
+    differs=(HERMETIC, SCOPED, GATEWAY_IS_THE_EDGE),
 )
 
 # What seed 001's echoes show leaking to httpbin.org (X-Envoy-Peer-Metadata, the workload's
@@ -74,11 +81,36 @@ GATEWAY_PEER_METADATA_IN_MESH = Scenario(
             apply=("serviceentry", "gateway", "virtualservice"),
             checks=(
                 Check(
+                    "IN_MESH alone: the client's own metadata still reaches the fake",
+                    HTTPBIN_HEADERS,
+                    (
+                        Status(200),
+                        Echoed("X-Envoy-Internal", absent=True),
+                        # The sidecar adds its metadata toward the gateway, an in-mesh peer
+                        # (the external-cluster skip covers only MeshExternal clusters:
+                        # pilot/pkg/networking/core/cluster_builder.go); the gateway skips
+                        # adding its own toward httpbin.org (gateway.go, 1.26+) and has no
+                        # downstream discovery to remove the client's (istio/proxy
+                        # peer_metadata): the fake sees sidecar~, not router~.
+                        Echoed("X-Envoy-Peer-Metadata-Id", startswith="sidecar~"),
+                        Echoed.present("X-Envoy-Peer-Metadata"),
+                        LogLine(proxy="gateway", method="GET", path="/headers",
+                                response_code=200, cluster="outbound|80||httpbin.org"),
+                        FakeSaw(scheme="http", port=hosts.HTTP_PORT),
+                    ),
+                ),
+            ),
+        ),
+        Step(
+            says="The gateway's route removes x-envoy-peer-metadata and "
+                 "x-envoy-peer-metadata-id before the request leaves.",
+            apply=("virtualservice-strip-metadata",),
+            checks=(
+                Check(
                     "the request leaves through the gateway without the mesh's metadata",
                     HTTPBIN_HEADERS,
                     (
                         Status(200),
-                        Echoed("X-Envoy-Internal", equals="true"),
                         Echoed("X-Envoy-Peer-Metadata", absent=True),
                         Echoed("X-Envoy-Peer-Metadata-Id", absent=True),
                         LogLine(proxy="gateway", method="GET", path="/headers",
@@ -90,10 +122,12 @@ GATEWAY_PEER_METADATA_IN_MESH = Scenario(
         ),
     ),
     differs=(
-        HERMETIC, SCOPED,
+        HERMETIC, SCOPED, GATEWAY_IS_THE_EDGE,
         "the seed shows the metadata reaching httpbin.org; this scenario sets the "
-        "proxy.istio.io/config annotation on the client and the gateway so that it does not "
-        "(FIELD-NOTES: gateways honour IN_MESH from Istio 1.26)",
+        "proxy.istio.io/config annotation on the client and the gateway (IN_MESH, honoured by "
+        "gateways from Istio 1.26) and shows that on 1.30/1.31 this alone stops only the "
+        "gateway's own metadata: the client sidecar's passes through the gateway, so a second "
+        "step removes it on the gateway's route",
     ),
 )
 

@@ -39,13 +39,19 @@ class Body:
 
 @dataclass(frozen=True)
 class Echoed:
-    """A request header as the fake echoed it (httpbin /headers): value tests or absence."""
+    """A request header as the fake echoed it (httpbin /headers): value tests, presence (no
+    test given: ``Echoed.present``) or absence."""
 
     header: str
     equals: str | None = None
     startswith: str | None = None
     contains: str | None = None
     absent: bool = False
+
+    @classmethod
+    def present(cls, header: str) -> Echoed:
+        """The header reached the fake, with any value."""
+        return cls(header)
 
 
 @dataclass(frozen=True)

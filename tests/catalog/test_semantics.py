@@ -15,7 +15,7 @@ from egress_e2e import catalog
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import Document, Plan, plan
 from egress_e2e.scenario import hosts
-from egress_e2e.scenario.expectations import CurlFails, LogLine
+from egress_e2e.scenario.expectations import CurlFails, Echoed, LogLine
 from egress_e2e.scenario.model import Scenario
 
 LAYOUTS = ("seed", "isolated")
@@ -349,3 +349,15 @@ def test_proxy_config_reaches_every_client_and_is_valid_json() -> None:
         for pod in pods:
             value = pod.body["metadata"]["annotations"]["proxy.istio.io/config"]
             assert json.loads(value) == json.loads(scenario.proxy_config)
+
+
+def test_no_expectation_asks_for_x_envoy_internal() -> None:
+    """Istio 1.30/1.31 gateways treat no peer as internal (use_remote_address, no internal
+    address ranges: pilot/pkg/networking/core/gateway.go; Envoy >= 1.33), and sidecars' requests
+    to external hosts never carry it either: a check asking for X-Envoy-Internal to be present
+    can only fail on the releases the harness runs."""
+    asking = [(scenario.id, check.name) for scenario in catalog.ALL for check in scenario.checks
+              for expectation in check.expect
+              if isinstance(expectation, Echoed) and expectation.header.lower() ==
+              "x-envoy-internal" and not expectation.absent]
+    assert asking == []
