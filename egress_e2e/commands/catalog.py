@@ -1,4 +1,5 @@
-"""``egress-e2e list``, ``render`` and ``lint``: the catalog, read without a cluster."""
+"""``egress-e2e list``, ``render``, ``explain`` and ``lint``: the catalog, read without a
+cluster."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="run id for the isolated layout's unique names "
                              f"(default: {RENDER_RUN_ID})")
     render.set_defaults(func=run_render)
+
+    explain = sub.add_parser("explain", help="what a scenario applies and asserts: each check's "
+                                             "client, curl argv, marker and expectations")
+    explain.add_argument("scenario_id", metavar="ID")
+    explain.add_argument("--json", action="store_true", help="as data, for tools and review")
+    explain.add_argument("--isolated", action="store_true",
+                         help="the isolated layout the e2e run applies (default: seed layout)")
+    explain.add_argument("--run-id", default=RENDER_RUN_ID,
+                         help=f"run id for the isolated layout (default: {RENDER_RUN_ID})")
+    explain.set_defaults(func=run_explain)
 
     lint = sub.add_parser("lint", help="validate manifests offline (Istio models, Kubernetes "
                                        "schemas); no path: every scenario in both layouts")
@@ -75,6 +86,24 @@ def run_render(args: argparse.Namespace) -> int:
     layout = Layout.isolated_for(scenario, args.run_id) if args.isolated \
         else Layout.seed(scenario)
     sys.stdout.write(to_yaml(render_scenario(scenario, layout)))
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from egress_e2e import catalog
+    from egress_e2e.rendering.layout import Layout
+    from egress_e2e.report.explain import explain
+
+    scenario = catalog.by_id(args.scenario_id)
+    layout = Layout.isolated_for(scenario, args.run_id) if args.isolated \
+        else Layout.seed(scenario)
+    explained = explain(scenario, layout)
+    if args.json:
+        sys.stdout.write(json.dumps(explained.to_data(), indent=2) + "\n")
+    else:
+        sys.stdout.write(explained.to_text())
     return 0
 
 
