@@ -200,6 +200,8 @@ class Renderer:
             "gateway_mode": scenario.gateway,
             "deploy_gateway": layout.deploy_gateway,
             "outbound_policy": scenario.outbound_policy,
+            "client_namespaces": list(dict.fromkeys(
+                layout.client_namespace(role) for role in scenario.clients)),
             "proxy_config": scenario.proxy_config,
             "namespaces": _namespaces_to_declare(scenario, layout),
             "trust_namespaces": list(dict.fromkeys(trust_namespaces)),

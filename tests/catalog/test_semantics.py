@@ -361,3 +361,47 @@ def test_no_expectation_asks_for_x_envoy_internal() -> None:
               if isinstance(expectation, Echoed) and expectation.header.lower() ==
               "x-envoy-internal" and not expectation.absent]
     assert asking == []
+
+
+@pytest.mark.parametrize("scenario", catalog.ALL, ids=[s.id for s in catalog.ALL])
+def test_isolated_run_renders_its_outbound_premises(scenario: Scenario) -> None:
+    """The mode a scenario relies on is its own, in every namespace its clients run in, and the
+    port-80 HTTP listener (block_all / allow_any) exists because the scenario renders a Service
+    for it, seen only by its namespaces: nothing rests on the mesh's install or on another
+    scenario's objects."""
+    built = make_plan(scenario, "isolated")
+    layout = built.layout
+    namespaces = {layout.client_namespace(role) for role in scenario.clients}
+    wide = {doc.namespace: doc.body["spec"] for doc in of_kind(list(built.base), "Sidecar")
+            if "workloadSelector" not in doc.body["spec"]}
+    assert set(wide) == namespaces
+    assert all(spec["outboundTrafficPolicy"]["mode"] == scenario.outbound_policy
+               for spec in wide.values())
+    [placeholder] = [doc for doc in of_kind(list(built.base), "Service")
+                     if doc.name == "http-80-placeholder"]
+    annotations = placeholder.body["metadata"]["annotations"]
+    assert set(annotations["networking.istio.io/exportTo"].split(",")) == namespaces
+    assert "selector" not in placeholder.body["spec"]
+    assert placeholder.body["spec"]["ports"] == [
+        {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80}]
+
+
+def test_seed_layout_keeps_the_seeds_own_objects() -> None:
+    for scenario in catalog.ALL:
+        base = make_plan(scenario, "seed").base
+        names = {doc.name for doc in of_kind(list(base), "Service")}
+        assert "http-80-placeholder" not in names, scenario.id
+        modes = {doc.body["spec"]["outboundTrafficPolicy"]["mode"]
+                 for doc in of_kind(list(base), "Sidecar")}
+        assert modes == ({"ALLOW_ANY"} if scenario.outbound_policy == "ALLOW_ANY" else set())
+
+
+def test_mutual_origination_rules_reach_only_the_gateway() -> None:
+    found = 0
+    for scenario in catalog.ALL:
+        built = make_plan(scenario, "isolated")
+        for doc in of_kind(list(built.documents), "DestinationRule"):
+            if any(tls.get("mode") == "MUTUAL" for _, tls in tls_settings(doc.body)):
+                found += 1
+                assert doc.body["spec"]["exportTo"] == [built.layout.gateway_ns], scenario.id
+    assert found

@@ -331,7 +331,7 @@ def test_connect_tunnel_filter_owns_the_https_target_port(layout_name: str, kit:
     assert endpoint["address"]["socket_address"] == {
         "address": built.layout.connect_proxy_address, "port_value": hosts.CONNECT_PORT}
     if built.layout.deploy_gateway:
-        service = kit.one(built.base, "Service")
+        service = kit.one(built.base, "Service", built.layout.gateway_name)
         https = [p for p in kit.spec(service)["ports"] if p["port"] == 443]
         assert https[0]["targetPort"] == listener["address"]["socket_address"]["port_value"]
 
