@@ -4,9 +4,11 @@ cluster."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
+from egress_e2e.core.errors import ConfigError
 from egress_e2e.scenario.gates import skip_reason
 from egress_e2e.scenario.model import Scenario
 
@@ -80,12 +82,20 @@ def run_list(args: argparse.Namespace) -> int:
 def run_render(args: argparse.Namespace) -> int:
     from egress_e2e import catalog
     from egress_e2e.rendering.layout import Layout
-    from egress_e2e.rendering.render import render_scenario, to_yaml
+    from egress_e2e.rendering.render import (
+        omitted_header,
+        render_scenario,
+        safe_to_apply,
+        to_yaml,
+    )
 
     scenario = catalog.by_id(args.scenario_id)
     layout = Layout.isolated_for(scenario, args.run_id) if args.isolated \
         else Layout.seed(scenario)
-    sys.stdout.write(to_yaml(render_scenario(scenario, layout)))
+    docs, omitted = safe_to_apply(render_scenario(scenario, layout), layout)
+    if not layout.isolated:
+        sys.stdout.write(omitted_header(scenario.id, omitted))
+    sys.stdout.write(to_yaml(docs))
     return 0
 
 
@@ -107,10 +117,19 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+# The validators `lint` runs come with the test extra, not with what `make e2e` installs.
+_LINT_NEEDS = {"cloudcoil.models.istio": "cloudcoil-models-istio",
+               "kubernetes_validate": "kubernetes-validate"}
+
+
 def run_lint(args: argparse.Namespace) -> int:
     from egress_e2e import catalog
     from egress_e2e.rendering import lint
 
+    missing = [dist for module, dist in _LINT_NEEDS.items() if not _importable(module)]
+    if missing:
+        raise ConfigError(f"lint needs {', '.join(missing)} (the test extra): run 'make venv' "
+                          "or pip install -e '.[test]' -c requirements.lock")
     if args.paths:
         count, problems = lint.lint_paths(args.paths)
     else:
@@ -123,3 +142,10 @@ def run_lint(args: argparse.Namespace) -> int:
         return 1
     print(f"egress-e2e lint: {count} document(s) ok", file=sys.stderr)
     return 0
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False

@@ -18,6 +18,7 @@ FAKE_ROLE_LABEL: Final = "egress-e2e.fake"
 
 # Kubernetes: the purpose of a throwaway namespace or pod, and the fake internet's objects.
 ROLE_LABEL_K8S: Final = "egress-e2e/role"
+RUN_LABEL_K8S: Final = "egress-e2e/run-id"
 PART_OF_LABEL: Final = "app.kubernetes.io/part-of"
 FAKE_INTERNET_PART_OF: Final = "egress-e2e-fake-internet"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from egress_e2e.core.errors import CommandFailed, ConfigError
@@ -15,6 +15,10 @@ class Completed:
     returncode: int
     stdout: str
     stderr: str
+
+
+# What code that runs tools takes, so offline tests can hand it a recorder: ``proc.run``'s shape.
+Runner = Callable[..., Completed]
 
 
 def run(

@@ -36,7 +36,6 @@ DELETE_TIMEOUT = 300.0
 # kind names become container names and DNS-ish host names: keep to a DNS label.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?")
 
-Runner = Callable[..., proc.Completed]
 
 
 def default_cluster_name(release: IstioRelease) -> str:
@@ -204,7 +203,7 @@ class ReadyCluster:
 
 
 class KindClusters:
-    def __init__(self, kind: Path, state: ClusterState, run: Runner = proc.run) -> None:
+    def __init__(self, kind: Path, state: ClusterState, run: proc.Runner = proc.run) -> None:
         self.kind = kind
         self.state = state
         self._run = run

@@ -35,7 +35,6 @@ INSTALL_TIMEOUT = 900.0
 AccessLogEncoding = Literal["TEXT", "JSON"]
 Deployment = Mapping[str, Any]
 FetchDeployment = Callable[[str, str], Deployment | None]
-Runner = Callable[..., proc.Completed]
 
 _VERSION_IN_TAG = re.compile(r"(\d+\.\d+\.\d+(?:-(?:alpha|beta|rc)\.\d+)?)")
 
@@ -241,7 +240,7 @@ class IstioOutcome:
 
 
 class Istioctl:
-    def __init__(self, istioctl: Path, run: Runner = proc.run) -> None:
+    def __init__(self, istioctl: Path, run: proc.Runner = proc.run) -> None:
         self.istioctl = istioctl
         self._run = run
 
@@ -285,7 +284,7 @@ def parse_deployment(stdout: str) -> Deployment | None:
     return found
 
 
-def kubectl_deployment_fetcher(kubeconfig: Path, run: Runner = proc.run,
+def kubectl_deployment_fetcher(kubeconfig: Path, run: proc.Runner = proc.run,
                                kubectl: Path | None = None) -> FetchDeployment:
     # kube.py is the one module that talks to the API through the Python client; readiness is
     # two reads, so kubectl keeps this module free of it.

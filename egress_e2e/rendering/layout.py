@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from egress_e2e.core.errors import ConfigError
-from egress_e2e.core.labels import MAX_DNS_LABEL
+from egress_e2e.core.labels import MAX_DNS_LABEL, RUN_LABEL_K8S
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.identity import (
     DEFAULT_TRUST_DOMAIN,
@@ -77,6 +77,9 @@ class Layout:
     deploy_gateway: bool
     # Namespaces this run creates and deletes afterwards; never a protected one.
     owned_namespaces: tuple[str, ...]
+    # The run these names belong to ("" in the seed layout): a label on every owned namespace,
+    # so the session (and `egress-e2e clean`) can find what a crashed worker left.
+    run_id: str = ""
 
     @classmethod
     def seed(cls, scenario: Scenario,
@@ -152,6 +155,7 @@ class Layout:
             connect_proxy_address=connect_proxy_address,
             deploy_gateway=scenario.gateway == "own",
             owned_namespaces=tuple(n for n in owned if n not in PROTECTED_NAMESPACES),
+            run_id=run_id,
         )
 
     @property
@@ -219,6 +223,8 @@ class Layout:
             "scenario_id": self.scenario_id,
             "suffix": self.suffix,
             "isolated": self.isolated,
+            "run_id": self.run_id,
+            "run_label": RUN_LABEL_K8S,
             "client_ns": self.client_ns,
             "other_ns": self.other_ns,
             "gateway_ns": self.gateway_ns,

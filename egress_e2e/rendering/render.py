@@ -20,7 +20,7 @@ from egress_e2e.core.errors import ManifestError
 from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.core.redact import secret_values_hidden
 from egress_e2e.infra.images import image
-from egress_e2e.rendering.layout import CLIENT_PODS, Layout
+from egress_e2e.rendering.layout import CLIENT_PODS, PROTECTED_NAMESPACES, Layout
 from egress_e2e.scenario.model import Scenario, Step
 
 # Base templates in apply order: namespaces before what lives in them, Secrets and accounts
@@ -323,6 +323,50 @@ def _namespaces_to_declare(scenario: Scenario, layout: Layout) -> list[dict[str,
 
 
 _DEFAULT = Renderer()
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """A document ``render`` leaves out of the seed layout, and why."""
+
+    ref: str
+    why: str
+
+
+def safe_to_apply(docs: Sequence[Document], layout: Layout
+                  ) -> tuple[list[Document], list[Omitted]]:
+    """The seed layout as a person may apply it to their own cluster: without the harness's
+    placeholder Secrets (same-named Secrets of theirs would be overwritten) and without
+    Namespace documents for namespaces every cluster has (applying them adds labels). The
+    isolated layout is returned whole: it is what a test applies to namespaces of its own."""
+    if layout.isolated:
+        return list(docs), []
+    kept: list[Document] = []
+    omitted: list[Omitted] = []
+    for doc in docs:
+        if doc.kind == "Secret":
+            keys = sorted({*(doc.body.get("data") or {}), *(doc.body.get("stringData") or {})})
+            omitted.append(Omitted(doc.ref, "placeholder trust material for the harness's fake "
+                                            "internet; if your pattern reads this Secret, create "
+                                            f"your own with keys {', '.join(keys)}"))
+        elif doc.kind == "Namespace" and doc.name in PROTECTED_NAMESPACES:
+            labels = _metadata(doc.body).get("labels") or {}
+            said = " ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+            omitted.append(Omitted(doc.ref, f"exists already; the harness would label it "
+                                            f"({said}). For sidecars, as the seeds do: kubectl "
+                                            f"label namespace {doc.name} istio-injection=enabled"))
+        else:
+            kept.append(doc)
+    return kept, omitted
+
+
+def omitted_header(scenario_id: str, omitted: Sequence[Omitted]) -> str:
+    """The comment ``render`` prints first: what it left out, one line each."""
+    lines = [f"# egress-e2e render {scenario_id}: the seed layout, safe to apply as printed."]
+    if omitted:
+        lines.append("# Left out:")
+        lines += [f"#   {item.ref}: {item.why}" for item in omitted]
+    return "\n".join(lines) + "\n"
 
 
 def plan(scenario: Scenario, layout: Layout, trust: TrustMaterial | None = None) -> Plan:

@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -138,10 +138,9 @@ def _istioctl(target: DiagnosticsTarget) -> tuple[str, ...]:
     return tuple(argv)
 
 
-Runner = Callable[..., proc.Completed]
 
 
-def gather(items: Sequence[GatherItem], *, run: Runner = proc.run,
+def gather(items: Sequence[GatherItem], *, run: proc.Runner = proc.run,
            timeout: float = DEFAULTS.collect) -> dict[str, str]:
     """Run each item's argv; a file's text is the command's output, plus its stderr and exit
     code when it failed. Nothing here raises for a failing command."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,14 +53,34 @@ def test_render_prints_what_the_renderer_renders(
     scenario = catalog.by_id("passthrough")
     argv = ["render", "passthrough"] + (["--isolated", "--run-id", "r7"] if isolated else [])
     assert main(argv) == 0
-    printed = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d is not None]
+    out = capsys.readouterr().out
+    printed = [d for d in yaml.safe_load_all(out) if d is not None]
     layout = Layout.isolated_for(scenario, "r7") if isolated else Layout.seed(scenario)
-    assert printed == [doc.body for doc in render_scenario(scenario, layout)]
+    rendered = render_scenario(scenario, layout)
     namespaces = {d["metadata"].get("namespace") for d in printed}
     if isolated:
+        assert printed == [doc.body for doc in rendered]
         assert "default" not in namespaces and layout.client_ns in namespaces
     else:
+        # Safe to apply as printed: no placeholder Secret, no relabelled existing namespace;
+        # everything else exactly as rendered, and what was left out named at the top.
+        left_out = [doc for doc in rendered if doc.kind == "Secret"
+                    or (doc.kind == "Namespace" and doc.name in ("default", "istio-system"))]
+        assert left_out and printed == [doc.body for doc in rendered if doc not in left_out]
         assert "default" in namespaces
+        header = [line for line in out.splitlines() if line.startswith("#   ")]
+        assert [line.split(": ", 1)[0].strip("# ") for line in header] == [
+            doc.ref for doc in left_out]
+        assert not [d for d in printed if d["kind"] == "Secret"]
+
+
+def test_render_seed_layout_lints_clean_as_printed(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    for scenario in catalog.ALL:
+        assert main(["render", scenario.id]) == 0
+        out = tmp_path / f"{scenario.id}.yaml"
+        out.write_text(capsys.readouterr().out)
+    assert main(["lint", *sorted(str(p) for p in tmp_path.iterdir())]) == 0
 
 
 def test_render_unknown_id_suggests_close_ones(capsys: pytest.CaptureFixture[str]) -> None:
