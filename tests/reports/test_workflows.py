@@ -107,7 +107,11 @@ def test_nothing_unpinned_is_installed(path: Path) -> None:
     for job in data["jobs"].values():
         assert job["runs-on"] != "ubuntu-latest"
         image = job.get("container", {}).get("image", "")
-        assert not image or re.search(r"@sha256:[0-9a-f]{64}$", image), image
+        images = [image]
+        if image == "${{ matrix.image }}":
+            images = [entry["image"] for entry in job["strategy"]["matrix"]["include"]]
+        for each in images:
+            assert not each or re.search(r"@sha256:[0-9a-f]{64}$", each), each
 
 
 def test_every_job_reads_only_and_has_a_timeout() -> None:
@@ -203,3 +207,14 @@ def test_push_and_pull_request_run_make_test() -> None:
     assert set(triggers(data)) >= {"push", "pull_request"}
     assert any(s.strip().endswith(".ci/run") for s in run_steps(data))
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_offline_suite_runs_on_the_oldest_and_newest_python() -> None:
+    """Debian 12's python3 is 3.11, Debian 13's is 3.13: the matrix names both ends."""
+    job = load(TEST)["jobs"]["test"]
+    entries = job["strategy"]["matrix"]["include"]
+    by_python = {entry["python"]: entry["image"] for entry in entries}
+    assert set(by_python) == {"3.11", "3.13"}
+    assert by_python["3.11"].startswith("debian:bookworm@")
+    assert by_python["3.13"].startswith("debian:trixie@")
+    assert any("make lock-check" in s for s in run_steps(load(TEST)))

@@ -37,6 +37,37 @@ def test_every_release_has_a_node_image_in_range_and_its_own_images(repo_version
         assert f"docker.io/istio/proxyv2:{release.version}" in release.images
 
 
+# The Kubernetes minors each Istio minor is officially supported on, as its release announcement
+# says (istio.io, "Supported Releases"). A new Istio minor in versions.toml needs its line here,
+# looked up, not guessed.
+PUBLISHED_SUPPORT = {
+    "1.30": ("1.32", "1.36"),
+    "1.31": ("1.32", "1.36"),
+}
+
+
+def _minor_key(minor: str) -> tuple[int, int]:
+    major, rest = minor.split(".")
+    return int(major), int(rest)
+
+
+def test_every_release_runs_on_a_node_image_inside_its_published_support(repo_versions) -> None:
+    for release in repo_versions.releases.values():
+        assert release.minor in PUBLISHED_SUPPORT, f"look up Istio {release.minor}'s support"
+        low, high = (_minor_key(m) for m in PUBLISHED_SUPPORT[release.minor])
+        declared = (_minor_key(release.kubernetes_min), _minor_key(release.kubernetes_max))
+        published = "-".join(PUBLISHED_SUPPORT[release.minor])
+        assert low <= declared[0] <= declared[1] <= high, (
+            f"{release.version}: versions.toml says {release.kubernetes_min}-"
+            f"{release.kubernetes_max}, Istio supports {published}")
+        # The image itself, not only the key it is filed under.
+        tag = re.fullmatch(r"kindest/node:v(\d+\.\d+)\.\d+@sha256:[0-9a-f]{64}",
+                           repo_versions.node_image_for(release))
+        assert tag is not None
+        assert low <= _minor_key(tag.group(1)) <= high, (
+            f"{release.version} runs on Kubernetes {tag.group(1)}, outside its support")
+
+
 def test_pins_are_empty_or_sha256_for_every_platform(repo_versions) -> None:
     tables = [repo_versions.kind.sha256] + [r.sha256 for r in repo_versions.releases.values()]
     for table in tables:
@@ -77,7 +108,7 @@ def _load_edited(tmp_path: Path, old: str, new: str) -> versions.Versions:
     ('"1.36" = "kindest/node:v1.36.4', '"1.36" = "kindest/node:v1.35.4',
      r"kind\.node_images\.'1\.36' must be kindest/node:v1\.36"),
     ('default = "1.31.1"', 'default = "1.32.0"', r"istio\.default '1\.32\.0' is not one of"),
-    ('kubernetes = "1.37"', 'kubernetes = "1.31"', r"kubernetes 1\.31 is outside 1\.32-1\.37"),
+    ('kubernetes = "1.36"', 'kubernetes = "1.31"', r"kubernetes 1\.31 is outside 1\.32-1\.36"),
     ('version = "v0.33.0"', 'version = "0.33"', r"kind\.version must look like v0\.33\.0"),
 ])
 def test_bad_edits_fail_naming_the_key(tmp_path, old, new, complaint) -> None:
