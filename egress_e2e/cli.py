@@ -1,12 +1,14 @@
 """``egress-e2e``: the command-line face of the harness.
 
 Expected failures (``EgressE2EError``) print one line, ``egress-e2e: <message>``, and exit 1;
-usage errors exit 2 (argparse). Subcommands live in ``egress_e2e.commands``.
+usage errors exit 2 (argparse); a closed output pipe ends the command quietly with 141.
+Subcommands live in ``egress_e2e.commands``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -38,7 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`egress-e2e list | head -1`): stop quietly, as a pipe's
+        # writer does. stdout goes to /dev/null so the interpreter's last flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader closed
     except EgressE2EError as exc:
         print(f"egress-e2e: {exc}", file=sys.stderr)
         return 1

@@ -30,13 +30,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     state = cluster.ClusterState(paths.state_dir())
     ours = sorted(state.ours())
-    engine_problem = docker.ping(docker.EngineAddress.from_env())
-    if engine_problem is not None:
+    try:
+        # The engine kind created the clusters on; exported so kind and docker below use it.
+        docker.use_engine(docker.find_engine())
+    except DockerUnavailable as exc:
         if ours:
             raise DockerUnavailable(
-                f"Docker engine not reachable ({engine_problem}); cannot delete clusters "
-                f"{', '.join(ours)} recorded in {state.path}"
-            )
+                f"{exc} Cannot delete clusters {', '.join(ours)} recorded in {state.path}"
+            ) from exc
         print("egress-e2e clean: nothing recorded and no Docker engine; nothing to clean")
         return 0
     if ours:

@@ -64,6 +64,12 @@ class ClusterError(EgressE2EError):
     """The kind cluster or an existing cluster is not usable (bad kubeconfig, wrong Istio)."""
 
 
+class FakeInternetError(EgressE2EError):
+    """The fake internet did not start or does not answer: a Docker error (an image that did not
+    pull, a registry's rate limit, a missing network), a container that exited, a fake that the
+    cluster cannot reach. The message carries the container's log tail."""
+
+
 class ManifestError(EgressE2EError):
     """A manifest is invalid or a template could not be rendered."""
 

@@ -1,15 +1,25 @@
 """Local background processes for the offline fakes and tests: start, wait until a port answers,
 always stop. Used for nginx, Envoy and httpbin on loopback.
+
+Each process starts in a session (so a process group) of its own, which ``stop`` signals as a
+whole (a child it forked goes with it), and which a terminal's Ctrl-C does not reach before
+the harness stops it. On Linux each also gets a parent-death signal: SIGKILL when the thread that
+started it dies, so a SIGKILL'd pytest worker leaves no fake behind. ``start`` must therefore be
+called from a thread that lives as long as the process is wanted (the main thread, in practice).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -64,13 +74,48 @@ class LocalProcess:
               describe=lambda _: f"log tail: {tail_lines(self.log_text(), lines=8)}")
 
     def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM the process's group, then SIGKILL it after ``grace`` seconds."""
         if self.popen.poll() is None:
-            self.popen.terminate()
+            _signal_group(self.popen, signal.SIGTERM)
             try:
                 self.popen.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                self.popen.kill()
+                _signal_group(self.popen, signal.SIGKILL)
                 self.popen.wait(timeout=grace)
+        # A child the leader forked and left behind must not outlive it either.
+        _signal_group(self.popen, signal.SIGKILL)
+
+
+def _signal_group(popen: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, sig)  # the leader's pid is the group id (start_new_session)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, a preexec_fn that has the kernel SIGKILL the child when this thread dies.
+
+    preexec_fn runs between fork and exec, which is unsafe if it needs a lock another thread
+    held at fork time; this one only calls prctl(2) (looked up before the fork) and getppid(2),
+    taking no lock of its own (no import, no logging). The stdlib has no other way to set it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                      ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+    kill = int(signal.SIGKILL)
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: nobody will signal us
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def start(name: str, argv: Sequence[str], log_path: Path,
@@ -82,6 +127,7 @@ def start(name: str, argv: Sequence[str], log_path: Path,
                 [str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None,
                 cwd=cwd, start_new_session=True,
+                preexec_fn=_parent_death_signal(),  # noqa: PLW1509  # see its docstring
             )
         except FileNotFoundError as exc:
             raise EgressE2EError(f"cannot start {name}: executable not found: {argv[0]}") from exc

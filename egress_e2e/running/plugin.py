@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -67,27 +69,95 @@ def wants_cluster(config: pytest.Config) -> bool:
     return False
 
 
+def interrupt_on_termination() -> Callable[[], None]:
+    """Make SIGTERM and SIGHUP (a CI cancel, `timeout`, an IDE's Stop, a closed terminal) end
+    the run as Ctrl-C does: KeyboardInterrupt, so fixture teardown deletes the scenarios'
+    namespaces and sessionfinish removes the fakes, the DNS edit and the cluster we made.
+    Once cleaning up, further ones are ignored so that clean-up can finish (a SIGKILL cannot
+    be, and needs none from us for the local fakes). Returns what restores the old handlers.
+    Call from the main thread (signal handlers can only be set there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        del frame
+        if received:
+            return
+        received.append(signum)
+        raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        previous[signum] = signal.signal(signum, interrupt)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
+
+
 def pytest_configure(config: pytest.Config) -> None:
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput and WORKER_INPUT_KEY in workerinput:
         env = E2EEnvironment.from_json(workerinput[WORKER_INPUT_KEY])
         config.stash[ENV_KEY] = env
+        # A worker's scenarios clean up their namespaces on SIGTERM too.
+        config.add_cleanup(interrupt_on_termination())
         # Workers only tag their items; the controller writes the report files.
         install_report(config, env.artifacts_dir, RunInfo(istio_version=env.istio_version))
+
+
+# Set when setup failed and said so in its one line.
+STOPPED_KEY = pytest.StashKey[EgressE2EError]()
+
+
+def _stop(config: pytest.Config, exc: EgressE2EError) -> NoReturn:
+    """End the session after printing ``exc`` once. A bare UsageError leaves pytest without
+    printing anything more (pytest.exit would print the message twice, the second time as
+    ``_pytest.outcomes.Exit``); ``pytest_cmdline_main`` then turns it into exit status 1."""
+    _progress_printer(config)(f"egress-e2e: {exc}")
+    config.stash[STOPPED_KEY] = exc
+    raise pytest.UsageError from exc
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    except pytest.UsageError:
+        if STOPPED_KEY in config.stash:
+            return 1
+        raise
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not wants_cluster(config):
         return
+    from egress_e2e.running import selection
     from egress_e2e.session import environment
 
+    config.add_cleanup(interrupt_on_termination())
     timer = PhaseTimer(emit=_progress_printer(config))
     config.stash[TIMER_KEY] = timer
     try:
+        # What costs nothing comes first: a bad version or a -k that selects no scenario is
+        # one line before Docker, kind or a cluster is touched.
         settings = read_settings(config)
+        selection.check_settings(settings)
+        if config.option.keyword or config.option.markexpr:
+            selection.check_selection(config.args, keyword=config.option.keyword,
+                                      markexpr=config.option.markexpr,
+                                      rootdir=config.rootpath)
+        workers = getattr(config.option, "numprocesses", 0)
+        selection.check_distribution(
+            config.args, workers=workers if isinstance(workers, int) else 0,
+            dist=str(getattr(config.option, "dist", "no")), keyword=config.option.keyword,
+            markexpr=config.option.markexpr, rootdir=config.rootpath)
     except EgressE2EError as exc:
-        pytest.exit(f"egress-e2e: {exc}", returncode=1)
+        _stop(config, exc)
     config.stash[SETTINGS_KEY] = settings
     reporter = install_report(config, settings.artifacts_dir,
                               RunInfo(istio_version=settings.istio_version or ""),
@@ -96,10 +166,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         prepared = environment.prepare(settings, timer)
     except EgressE2EError as exc:
-        # pytest.exit skips sessionfinish: record how far setup got before leaving.
+        # Stopping here skips sessionfinish: record how far setup got before leaving.
         timer.write(settings.artifacts_dir / "timings.json",
                     {"exitstatus": 1, "setup_error": str(exc)})
-        pytest.exit(f"egress-e2e: {exc}", returncode=1)
+        _stop(config, exc)
     config.stash[SESSION_KEY] = prepared
     env = config.stash[ENV_KEY] = prepared.env
     reporter.update_run(istio_version=env.istio_version,

@@ -1,10 +1,15 @@
 """Nothing the local fakes start outlives them: not on a normal exit, not when the block
-raises, not when one of them fails to start. Files stay inside the given workdir."""
+raises, not when one of them fails to start, not when the process that started them is
+SIGKILL'd. Files stay inside the given workdir."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +94,35 @@ def test_local_files_stay_inside_the_workdir(tmp_path) -> None:
     outside = {p for p in (*nginx_paths, *proxy_paths) if not p.startswith(f"{tmp_path}/")}
     assert outside == set()
     assert fakes.workdir == tmp_path
+
+
+# Starts the fakes, says so, and waits to be killed: what a pytest-xdist worker does when the
+# controller or the OOM killer SIGKILLs it mid-run.
+_STARTER = """
+import sys, time
+from pathlib import Path
+from egress_e2e.fakes import local
+with local.start(Path(sys.argv[1])):
+    print("started", flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_processes_die_with_a_sigkilled_parent(tmp_path) -> None:
+    workdir = tmp_path / "fakes"
+    starter = subprocess.Popen([sys.executable, "-c", _STARTER, str(workdir)],
+                               stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert starter.stdout is not None
+        assert starter.stdout.readline() == "started\n"
+        before = _processes_in(workdir)
+        names = " ".join(before)
+        assert all(name in names for name in ("nginx", "envoy", "waitress")), before
+    finally:
+        starter.send_signal(signal.SIGKILL)  # no finally, no atexit: only the kernel acts
+        starter.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _processes_in(workdir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_in(workdir) == []

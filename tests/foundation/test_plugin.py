@@ -89,7 +89,8 @@ def test_bad_kubeconfig_is_one_line_and_leaves_nothing(pytester: pytest.Pytester
     monkeypatch.setenv("TMPDIR", str(private))
     result = pytester.runpytest_subprocess("scenarios", "--existing-kubeconfig", str(kubeconfig))
     assert result.ret == 1
-    assert f"egress-e2e: bad kubeconfig {kubeconfig}" in result.stdout.str()
+    # Caught by the cheap checks, before any session work.
+    assert f"egress-e2e: --existing-kubeconfig {kubeconfig}: not valid YAML" in result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert list(private.iterdir()) == []  # the run's private directory went with the failure
 
