@@ -24,7 +24,7 @@ NGINX_TEMPLATE = "nginx.conf.j2"
 PROXY_TEMPLATE = "envoy-connect-proxy.yaml.j2"
 
 
-# Where containers and pods see the fake's files (bind mounts, or ConfigMap/Secret volumes).
+# Where containers and pods see the fake's files (copied in, or ConfigMap/Secret volumes).
 MOUNTED_CONFIG_DIR = PurePosixPath("/etc/fake-internet")
 MOUNTED_PKI_DIR = MOUNTED_CONFIG_DIR / "pki"
 NGINX_CONF_NAME = "nginx.conf"

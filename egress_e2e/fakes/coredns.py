@@ -21,6 +21,7 @@ END = "# egress-e2e fake internet: end"
 TTL_SECONDS = 30
 COREDNS_NAMESPACE = "kube-system"
 COREDNS_CONFIGMAP = "coredns"
+COREDNS_DEPLOYMENT = "coredns"  # kubeadm's (and so kind's) name for it
 COREFILE_KEY = "Corefile"
 
 

@@ -7,8 +7,9 @@ container_sandbox.py <run_dir>`` with ``<run_dir>/specs.json`` written by the te
 - makes /etc an overlay and the plan's scratch directory a tmpfs, and writes only there, so
   nothing written here reaches the host (the repository and its venv may live under /tmp, so
   /tmp itself stays as it is);
-- copies each spec's mounts to their targets (as Docker's bind mounts would place them) and
-  writes its ``extra_hosts`` and the httpbin container's name into /etc/hosts (as Docker does);
+- unpacks each spec's archive (``containers.archive``: what ``put_archive`` hands the engine)
+  at / with its modes and owners, as the engine does before the container starts, and writes
+  its ``extra_hosts`` and the httpbin container's name into /etc/hosts (as Docker does);
 - gives loopback the addresses the containers would have on the kind network;
 - starts nginx and Envoy with the specs' exact argv (the image's binaries replaced by the local
   ones) and python httpbin where go-httpbin would listen;
@@ -22,9 +23,11 @@ Exit code 77 means the sandbox could not be built here (no permission): the test
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -62,15 +65,19 @@ def _curl(args: list[str], scratch: Path) -> dict[str, Any]:
 
 def main(run_dir: Path) -> int:
     plan = json.loads((run_dir / "specs.json").read_text())
-    # Read every mounted file before the scratch directory is covered by its tmpfs.
-    files = {m["target"]: Path(m["source"]).read_bytes()
-             for spec in plan["specs"] for m in spec["mounts"]}
+    # Read every archive and file before the scratch directory is covered by its tmpfs.
+    archives = [Path(path).read_bytes() for path in plan["archives"]]
     # The client's own files (CA, client certificate) go to the scratch tmpfs.
-    files.update({target: Path(source).read_bytes()
-                  for target, source in plan["client_files"].items()})
+    files = {target: Path(source).read_bytes()
+             for target, source in plan["client_files"].items()}
     scratch = Path(plan["scratch"])
     _sandbox(str(scratch))
 
+    for data in archives:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            # "tar": modes as archived (keys 0600), owners as archived (root), no absolute
+            # paths or links out: what the engine's extraction into a container does.
+            tar.extractall("/", filter="tar")
     for target, data in files.items():
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""The container placement's exact specs (mounts, argv, /etc/hosts entries, fixed ports, the
-container-rendered configs) run for real in a namespace sandbox and answer with real TLS.
+"""The container placement's exact specs (the archive of files it copies in, argv, /etc/hosts
+entries, fixed ports, the container-rendered configs) run for real in a namespace sandbox and
+answer with real TLS.
 
 Only go-httpbin is replaced (by python httpbin on the same port): its image is not here."""
 
@@ -59,10 +60,16 @@ def _write_plan(tmp_path: Path) -> Path:
         # No wildcard in the container's /etc/hosts, so no tunnel for other languages.
         "connect_refused": [*via_proxy, "https://fr.wikipedia.org/"],
     }
+    # Each container's files as the one archive put_archive uploads before its start.
+    archives = []
+    for spec in (nginx, proxy):
+        path = tmp_path / f"{spec.role}.tar"
+        path.write_bytes(containers.archive(spec.files))
+        archives.append(str(path))
     plan = {
-        "specs": [{**dataclasses.asdict(spec), "mounts": [
-            {"source": str(m.source), "target": m.target} for m in spec.mounts]}
-            for spec in (httpbin, nginx, proxy)],
+        "specs": [{**dataclasses.asdict(spec), "files": [f.target for f in spec.files]}
+                  for spec in (httpbin, nginx, proxy)],
+        "archives": archives,
         "httpbin_name": httpbin.name,
         "httpbin_port": config.HTTPBIN_PORT,
         "addresses": [WEB, PROXY],

@@ -1,5 +1,5 @@
 """What the container placement would run on the kind network (no Docker here): images,
-commands, mounts, network, labels and host entries, and the configs they mount."""
+commands, copied files, network, labels and host entries, and the configs they carry."""
 
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ def test_every_container_joins_kind_with_run_labels(specs) -> None:
     for role, spec in specs.items():
         kwargs = spec.docker_kwargs()
         assert kwargs["network"] == "kind"
+        assert kwargs["name"] == spec.name and kwargs["detach"] is True
+        assert "volumes" not in kwargs  # files are copied in, never bind-mounted
         assert kwargs["labels"] == {HARNESS_LABEL: "true", RUN_LABEL: RUN,
                                     FAKE_ROLE_LABEL: role}
         assert spec.name == f"egress-e2e-{role}-{RUN}"
@@ -77,23 +79,23 @@ def test_commands_are_the_ones_local_processes_use(specs) -> None:
     assert specs["connect-proxy"].env == {"ENVOY_UID": "0"}
 
 
-def test_mounts_carry_config_and_server_keys_but_never_the_client_key(specs, pki) -> None:
+def test_files_carry_config_and_server_keys_but_never_the_client_key(specs, pki) -> None:
     for role in ("nginx", "connect-proxy"):
-        mounts = specs[role].mounts
-        for mount in mounts:
-            assert mount.source.is_file(), mount
-            assert mount.mode == "ro"
-            assert mount.target.startswith("/etc/fake-internet/")
-        sources = {m.source for m in mounts}
+        files = specs[role].files
+        for copied in files:
+            assert copied.source.is_file(), copied
+            assert copied.target.startswith("/etc/fake-internet/")
+            assert copied.mode == (0o600 if copied.target.endswith(".key") else 0o644)
+        sources = {f.source for f in files}
         assert pki.server_key in sources
         assert pki.client_key not in sources
         assert pki.untrusted_client_key not in sources
         assert stat.S_IMODE(pki.server_key.stat().st_mode) == 0o600
-    assert specs["httpbin"].mounts == ()
+    assert specs["httpbin"].files == ()
 
 
 def test_nginx_config_is_rendered_for_fixed_ports_and_the_httpbin_container(specs) -> None:
-    conf = next(m.source for m in specs["nginx"].mounts if m.target.endswith("nginx.conf"))
+    conf = next(f.source for f in specs["nginx"].files if f.target.endswith("nginx.conf"))
     text = conf.read_text()
     listens = set(re.findall(r"listen (\d+)", text))
     assert listens == {"80", "443", "8443", "9443"}
@@ -107,7 +109,7 @@ def test_proxy_resolves_fake_names_to_the_web_fake_only(specs) -> None:
     spec = specs["connect-proxy"]
     assert spec.extra_hosts == dict.fromkeys(config.CONNECT_NAMES, WEB)
     assert spec.docker_kwargs()["extra_hosts"] == spec.extra_hosts
-    conf = next(m.source for m in spec.mounts if m.target.endswith(".yaml"))
+    conf = next(f.source for f in spec.files if f.target.endswith(".yaml"))
     bootstrap = yaml.safe_load(conf.read_text())
     listener = bootstrap["static_resources"]["listeners"][0]
     assert listener["address"]["socket_address"]["port_value"] == hosts.CONNECT_PORT

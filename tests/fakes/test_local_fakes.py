@@ -3,16 +3,23 @@ CONNECT proxy, rendered from manifests/external/, spoken to by curl with real TL
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from egress_e2e.core.localproc import LOOPBACK
+from egress_e2e.evidence import verify
 from egress_e2e.evidence.accesslog import parse_connect
+from egress_e2e.evidence.echo import Headers
+from egress_e2e.evidence.probe import ProbeResult
 from egress_e2e.fakes.placement import wait_for_log_line
 from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import ProxyConnect
+from egress_e2e.scenario.identity import Identities
 
 # curl exit codes: 35 TLS handshake failed, 56 receive failure (CONNECT refused),
 # 60 peer certificate cannot be authenticated with known CA certificates.
@@ -44,6 +51,33 @@ def test_stamp_on_error_answers_too(fakes, fake_curl) -> None:
 
     assert got.status == 418
     assert got.headers[hosts.PROVENANCE] == fakes.run_id
+    # What the fake saw rides on the answer itself, error or not (add_header ... always).
+    assert got.headers[hosts.SAW_PORT] == str(fakes.ports.http)
+    assert got.headers[hosts.SAW_SCHEME] == "http"
+    assert hosts.SAW_SNI not in got.headers  # nginx drops a header whose value is empty
+
+
+def test_what_the_fake_saw_is_on_its_answer(fakes, fake_curl, trust) -> None:
+    """The response headers say what the request headers (the echo) say, so the evidence
+    layer reads the answer, which every proxy passes back, rather than the fake's log."""
+    got = fake_curl(f"{fakes.https_url}/headers", *trust)
+    assert got.status == 200, got.stderr
+    saw = got.echoed()
+    for name in (hosts.SAW_SNI, hosts.SAW_PORT, hosts.SAW_SCHEME, hosts.SAW_TLS_PROTOCOL,
+                 hosts.SAW_CLIENT_VERIFY, hosts.SAW_SERVER_BLOCK):
+        assert got.headers[name] == saw[name], name
+    # nginx's own 400 (no client certificate on the mTLS port) carries them too.
+    refused = fake_curl(f"{fakes.mtls_url}/headers", *trust)
+    assert refused.status == 400
+    assert refused.headers[hosts.PROVENANCE] == fakes.run_id
+    assert refused.headers[hosts.SAW_CLIENT_VERIFY] == "NONE"
+    assert refused.headers[hosts.SAW_PORT] == str(fakes.ports.mtls)
+    assert refused.headers[hosts.SAW_SNI] == hosts.MTLS_SERVER
+    accepted = fake_curl(f"{fakes.mtls_url}/headers", *trust,
+                         "--cert", str(fakes.client_cert), "--key", str(fakes.client_key))
+    assert accepted.status == 200, accepted.stderr
+    assert accepted.headers[hosts.SAW_CLIENT_VERIFY] == "SUCCESS"
+    assert hosts.CLIENT_COMMON_NAME in accepted.headers[hosts.SAW_CLIENT_SUBJECT]
 
 
 @pytest.mark.parametrize("host", hosts.HTTPBIN_HOSTS)
@@ -214,7 +248,24 @@ def test_connect_to_a_host_the_fake_does_not_serve_is_refused(fakes, fake_curl, 
     assert "403" in got.stderr
     line = wait_for_log_line(fakes.proxy_access_log, '"CONNECT www.example.com:443 ',
                              what="CONNECT proxy access log")
-    assert parse_connect(line).response_code == 403
+    entry = parse_connect(line)
+    assert entry.response_code == 403
+    # The proxy logs the CONNECT authority as the tunnel named it (a host, not an address),
+    # so ProxyConnect can require the probe's own host; and a refused tunnel is no tunnel.
+    assert (entry.target_host, entry.target_port) == ("www.example.com", 443)
+    at = entry.start_time
+    probe = ProbeResult(request_id="r", url="https://www.example.com/", argv=(), exit_code=56,
+                        status=None, http_version=None, headers=Headers(), body="", error=None,
+                        stderr="", started=at - timedelta(seconds=1),
+                        finished=at + timedelta(seconds=1))
+    observed = verify.Observation(probe=probe, proxy_log=(entry,))
+    ids = Identities("gw", "gw", "ns", "curl")
+    assert verify.verify([ProxyConnect()], observed, ids) == [
+        "proxy log: expected CONNECT www.example.com:443 answered 200, got 403"]
+    assert verify.verify([ProxyConnect(present=False)], observed, ids)
+    elsewhere = dataclasses.replace(probe, url="https://www.google.com/")
+    assert verify.verify([ProxyConnect(present=False)],
+                         dataclasses.replace(observed, probe=elsewhere), ids) == []
 
 
 def test_connect_proxy_speaks_tls_with_the_run_certificate(fakes, fake_curl, trust) -> None:

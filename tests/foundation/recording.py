@@ -14,7 +14,7 @@ from typing import Any
 
 from egress_e2e.core import proc
 from egress_e2e.fakes import local
-from egress_e2e.infra.kube import ExecResult, PodInfo
+from egress_e2e.infra.kube import DeploymentStatus, ExecResult, PodInfo
 from egress_e2e.scenario import hosts
 
 
@@ -75,6 +75,13 @@ class RecordingKube:
 
     def server_version(self) -> str:
         return "v1.37.0"
+
+    def restart_deployment(self, namespace: str, name: str, restarted_at: str) -> bool:
+        self.calls.append(("restart", (namespace, name)))
+        return True
+
+    def deployment_status(self, namespace: str, name: str) -> DeploymentStatus:
+        return DeploymentStatus(name, 2, 2, 2, 2, 2, 2, 2)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_e2e.core.errors import WaitTimeout
+from egress_e2e.core.errors import FakeInternetError
 from egress_e2e.fakes import local
 from egress_e2e.scenario import hosts
 from egress_e2e.session import dnscheck
@@ -48,7 +48,21 @@ def test_a_name_that_goes_elsewhere_gives_up_naming_it(fakes: local.LocalFakes,
                                                        tmp_path: Path) -> None:
     kube = RecordingKube(fakes)
     entries = {**fakes.dns_entries(), hosts.CONNECT_PROXY: "10.9.9.9"}
-    with pytest.raises(WaitTimeout) as info:
-        dnscheck.wait_for_fake_dns(kube, "run2", entries, "curl:pinned", timeout=3)
-    assert f"{hosts.CONNECT_PROXY}: expected 10.9.9.9, got 127.0.0.1" in str(info.value)
+    # Here the lookup pod's curl always lands on the local fakes, so the fake "at" 10.9.9.9
+    # fails the first question (does it answer at its address?) before DNS is asked.
+    with pytest.raises(FakeInternetError) as info:
+        dnscheck.wait_for_fake_dns(kube, "run2", entries, "curl:pinned", timeout=3,
+                                   diagnose=lambda: "nginx log tail: (empty)")
+    assert f"{hosts.CONNECT_PROXY}: no HTTP answer at 10.9.9.9 (status " in str(info.value)
+    assert "from 127.0.0.1)" in str(info.value)
+    assert str(info.value).endswith("; nginx log tail: (empty)")
     assert kube.calls[-1] == ("delete_namespace", "egress-e2e-dns-run2")
+
+
+def test_a_fake_that_does_not_answer_is_no_answer() -> None:
+    wanted = dnscheck.targets({hosts.HTTPBIN: "172.18.0.5"})
+    assert dnscheck.reach_problems({hosts.HTTPBIN: "172.18.0.5 200"}, wanted) == []
+    assert dnscheck.reach_problems({hosts.HTTPBIN: "172.18.0.5 000"}, wanted) == [
+        f"{hosts.HTTPBIN}: no HTTP answer at 172.18.0.5 (status 000 from 172.18.0.5)"]
+    assert dnscheck.reach_problems({hosts.HTTPBIN: " 000"}, wanted) == [
+        f"{hosts.HTTPBIN}: no HTTP answer at 172.18.0.5 (no connection)"]
