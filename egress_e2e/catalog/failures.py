@@ -16,6 +16,11 @@ from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 CERTIFICATE_VERIFY_FAILED: Final = "CERTIFICATE_VERIFY_FAILED"
 # The start of Envoy's local reply when no upstream connection could be made.
 UPSTREAM_CONNECT_ERROR: Final = "upstream connect error or disconnect/reset before headers"
+# How that reply ends once the router has used up its retries: it names the last reset
+# reason, and the TLS error is not in it (tests/calibration shows it on Envoy 1.40).
+RETRIED_CONNECT_FAILURE: Final = "retried and the latest reset reason: remote connection failure"
+# Envoy's response flags: the retry limit was reached (URX) on upstream connection failures (UF).
+RETRIES_EXHAUSTED_ON_CONNECT_FAILURE: Final = "URX,UF"
 
 ORIGINATION_UNTRUSTED_CERT = Scenario(
     id="origination-untrusted-cert",
@@ -35,8 +40,20 @@ ORIGINATION_UNTRUSTED_CERT = Scenario(
                     Curl(f"http://{hosts.HTTPBIN}/headers"),
                     (
                         Status(503),
+                        # Every VirtualService HTTP route without its own retries gets
+                        # Istio's default retry policy (translateRoute in pilot/pkg/
+                        # networking/core/route/route.go, DefaultPolicy in route/retry/
+                        # retry.go: two retries, connect-failure among the conditions), and
+                        # a failed handshake is a connect failure. So the gateway tries three
+                        # handshakes and its local reply, which the sidecar relays, names the
+                        # last reset reason: the body cannot carry the certificate error.
                         Body(UPSTREAM_CONNECT_ERROR),
+                        Body(RETRIED_CONNECT_FAILURE),
+                        # The TLS detail is in the gateway's access log only
+                        # (%UPSTREAM_TRANSPORT_FAILURE_REASON%), with the flags of retries
+                        # used up on connection failures.
                         LogLine(proxy="gateway", response_code=503,
+                                response_flags=RETRIES_EXHAUSTED_ON_CONNECT_FAILURE,
                                 cluster=f"outbound|443||{hosts.HTTPBIN}",
                                 transport_failure_contains=CERTIFICATE_VERIFY_FAILED),
                     ),
@@ -54,6 +71,10 @@ ORIGINATION_UNTRUSTED_CERT = Scenario(
         "the origination DestinationRule names the per-run fake CA (credentialName, a Secret "
         "in the gateway namespace too): the CA the gateway trusts is known, and it is not "
         "the one that signed the server's certificate",
+        "CERTIFICATE_VERIFY_FAILED is asserted in the gateway's access log (transport failure "
+        "reason, flags URX,UF), not in the body: Istio's default retry policy on the gateway "
+        "route (route/retry/retry.go, connect-failure, 2 retries) makes Envoy's final 503 "
+        "body end 'retried and the latest reset reason: remote connection failure'",
     ),
     tags=("origination", "failure"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from egress_e2e.catalog._seeds import SEED_002
-from egress_e2e.scenario.expectations import LogLine, Status
+from egress_e2e.scenario.expectations import LogLine, Status, Xfcc
 from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 INGRESS_GATEWAY = Scenario(
@@ -35,6 +35,15 @@ INGRESS_GATEWAY = Scenario(
                         Status(200),
                         LogLine(proxy="gateway", method="GET", path="/headers",
                                 response_code=200, cluster_contains="command-runner"),
+                        # The gateway -> app hop ended in the app's sidecar, over mTLS: its
+                        # inbound HTTP listener appends one XFCC element (APPEND_FORWARD with
+                        # Subject, URI and DNS: buildSidecarInboundHTTPOpts,
+                        # pilot/pkg/networking/core/listener_inbound.go) whose By= is the
+                        # app's own identity and URI= the gateway's certificate, the peer
+                        # auto-mTLS presented (command-runner is injected, so its endpoints
+                        # carry the tlsMode label). The gateway adds none: its SANITIZE_SET
+                        # (gateway.go) drops XFCC from a client without a certificate.
+                        Xfcc(by="workload", uri="gateway"),
                     ),
                 ),
             ),
@@ -47,6 +56,9 @@ INGRESS_GATEWAY = Scenario(
         "the gateway's Service inside the kind cluster, so no LoadBalancer is needed",
         "the isolated layout deploys its own gateway by injection template and selects it by a "
         "label unique to the run, instead of istio: ingressgateway",
+        "the seed shows no headers; the echo server's view of X-Forwarded-Client-Cert (set by "
+        "its own sidecar, By= command-runner's default account, URI= the gateway's) proves the "
+        "last hop went through the app's sidecar over mTLS",
     ),
 )
 

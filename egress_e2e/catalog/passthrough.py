@@ -68,7 +68,16 @@ PASSTHROUGH_DOUBLE_TLS = Scenario(
                 Check(
                     "the app reads the fake's plain answer where it expected TLS",
                     HTTPBIN_HTTPS,
-                    (CurlFails(exit_codes=(35,), message="wrong version number"),),
+                    (
+                        CurlFails(exit_codes=(35,), message="wrong version number"),
+                        # Where it failed: the gateway's passthrough chain matched the app's
+                        # SNI (gateway.go builds the TLS server's tcp_proxy to the tls
+                        # route's cluster) and that cluster is the one the leftover
+                        # DestinationRule wraps in TLS (cluster_tls.go; the client sidecar
+                        # drops a credentialName DR, so it cannot be the sidecar).
+                        LogLine(proxy="gateway", tcp=True, sni=hosts.HTTPBIN,
+                                cluster="outbound|443||httpbin.org"),
+                    ),
                 ),
             ),
         ),

@@ -9,7 +9,15 @@ from typing import Final
 from egress_e2e.catalog._isolation import GATEWAY_IS_THE_EDGE, OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_000, SEED_001
 from egress_e2e.scenario import hosts
-from egress_e2e.scenario.expectations import Body, CurlFails, Echoed, FakeSaw, LogLine, Status
+from egress_e2e.scenario.expectations import (
+    Body,
+    CurlFails,
+    Echoed,
+    FakeSaw,
+    LogLine,
+    Status,
+    Xfcc,
+)
 from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 # Seed 000's own names. Its VirtualService sends traffic to the Service
@@ -89,6 +97,11 @@ DEDICATED_GATEWAY_AUTHZ = Scenario(
                         Echoed("X-Envoy-Decorator-Operation",
                                equals=f"{hosts.JSONPLACEHOLDER}:443/*"),
                         Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
+                        # The hop really is ISTIO_MUTUAL and the client's: the gateway that
+                        # terminated it sets one XFCC element (SANITIZE_SET with the peer's
+                        # URI, buildGatewayConnectionManager in pilot/pkg/networking/core/
+                        # gateway.go), By= its own identity and URI= the client's.
+                        Xfcc(by="gateway", uri="client"),
                         LogLine(proxy="gateway", response_code=200, downstream_local_port=8443,
                                 sni=hosts.JSONPLACEHOLDER, cluster=_TLS_ORIGINATED_CLUSTER),
                         FakeSaw(scheme="https", port=hosts.TLS_PORT, sni=hosts.JSONPLACEHOLDER),
@@ -121,6 +134,8 @@ DEDICATED_GATEWAY_AUTHZ = Scenario(
         "analysis predicts for the manifests as written (403 RBAC: access denied), the second "
         "adds the ISTIO_MUTUAL hop the README describes, and a client in a second namespace "
         "shows that the policy is what decides",
+        "the seed shows no echo; step 2 proves its ISTIO_MUTUAL hop by the XFCC the gateway "
+        "sets (By= the gateway's identity, URI= the client's), which a plaintext hop lacks",
     ),
     tags=("authz", "mtls"),
 )

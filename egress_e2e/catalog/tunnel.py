@@ -9,10 +9,21 @@ from typing import Final
 from egress_e2e.catalog._isolation import OWN_GATEWAY_SCOPED
 from egress_e2e.catalog._seeds import HERMETIC, SEED_004
 from egress_e2e.scenario import hosts
-from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, ProxyConnect, Status
+from egress_e2e.scenario.expectations import (
+    ClusterCounter,
+    Echoed,
+    Expectation,
+    FakeSaw,
+    LogLine,
+    ProxyConnect,
+    Status,
+)
 from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, Step
 
 TUNNELLED_HOSTS: Final = (hosts.GOOGLE_WWW, hosts.WIKIPEDIA_WWW)
+# The cluster the EnvoyFilter adds to the gateway for the CONNECT proxy
+# (manifests/patterns/connect-tunnel/envoyfilter.yaml).
+EXTERNAL_PROXY_CLUSTER: Final = "external_proxy_cluster"
 
 
 def _probe(host: str) -> Curl:
@@ -37,14 +48,17 @@ def _direct_checks() -> tuple[Check, ...]:
     )
 
 
-def _tunnelled(host: str, *gateway_evidence: LogLine) -> Check:
+def _tunnelled(host: str, *gateway_evidence: Expectation) -> Check:
     return Check(
         f"{host} goes through the gateway and a CONNECT tunnel",
         _probe(host),
         (
             Status(200),
             Echoed(hosts.SAW_SNI, equals=host),
-            ProxyConnect(present=True, target_port=hosts.TLS_PORT),
+            # The tunnel was for this probe's host: the proxy logs the CONNECT authority, which
+            # is the tcp_proxy's tunneling_config hostname (EnvoyFilter) or the DestinationRule's
+            # targetHost:targetPort (Istio's tunnelingconfig/apply.go), and it opened it (200).
+            ProxyConnect(present=True, target_port=hosts.TLS_PORT, response_code=200),
             FakeSaw(scheme="https", port=hosts.TLS_PORT, sni=host),
             *gateway_evidence,
         ),
@@ -79,9 +93,19 @@ CONNECT_TUNNEL = Scenario(
                  "tunnel through the proxy for each SNI.",
             apply=("virtualservice", "envoyfilter"),
             checks=tuple(
-                # Now the sidecar's upstream is the gateway, an in-cluster Service.
-                _tunnelled(host, LogLine(proxy="sidecar", tcp=True, sni=host,
-                                         cluster_contains=".svc.cluster.local"))
+                _tunnelled(
+                    host,
+                    # Now the sidecar's upstream is the gateway, an in-cluster Service.
+                    LogLine(proxy="sidecar", tcp=True, sni=host,
+                            cluster_contains=".svc.cluster.local"),
+                    # And this scenario's gateway carried the tunnel: the EnvoyFilter's
+                    # tcp_proxies have no access log, but the cluster they tunnel through
+                    # counts one upstream connection per tunnel (HTTP/1.1 CONNECT holds its
+                    # connection; exactly one per probe in tests/calibration), which
+                    # pilot-agent's view of the admin /clusters page lists for
+                    # EnvoyFilter-added clusters too.
+                    ClusterCounter(EXTERNAL_PROXY_CLUSTER),
+                )
                 for host in TUNNELLED_HOSTS
             ),
         ),
@@ -92,6 +116,9 @@ CONNECT_TUNNEL = Scenario(
         "namespace (the seed's lives in istio-system and selects app: istio-egressgateway)",
         "the proxy cluster's connect_timeout is 1s instead of the seed's 0.25s, which a busy "
         "kind node can miss",
+        "the seed's proxy log shows CONNECT <ip>:443 (its tunnel named an address); the "
+        "EnvoyFilter here names the host (tunneling_config hostname www.google.com:443), so "
+        "the proxy logs CONNECT <host>:443 and each check requires its own host and a 200",
     ),
     tags=("tunnel", "envoyfilter"),
 )
@@ -131,6 +158,9 @@ CONNECT_TUNNEL_DR = Scenario(
         "gateway has a PASSTHROUGH server, and the DestinationRule's subsets carry "
         "tunnel {protocol: CONNECT, targetHost, targetPort} plus SIMPLE TLS to the proxy "
         "trusting the per-run fake CA (the seed's EnvoyFilter verified nothing)",
+        "the seed's proxy log shows CONNECT <ip>:443; the DestinationRule's targetHost is the "
+        "host name, so the proxy logs CONNECT <host>:443 and each check requires its own host "
+        "and a 200",
     ),
     tags=("tunnel",),
 )

@@ -152,6 +152,14 @@ GATEWAY_TLS_ORIGINATION = Scenario(
                     (
                         Status(200),
                         Echoed("X-Envoy-Decorator-Operation", equals="httpbin.org:443/*"),
+                        # The gateway, not the sidecar, originated: the fake's TLS peer wrote
+                        # its own node id ("router~", pkg/model/context.go) into the
+                        # metadata header (istio/proxy peer_metadata, which the gateway's HCM
+                        # carries: pilot/pkg/networking/core/listener_builder.go with
+                        # pilot/pkg/xds/filters/filters.go). Had the
+                        # client sidecar originated and gone straight out, it would read
+                        # "sidecar~".
+                        Echoed("X-Envoy-Peer-Metadata-Id", startswith="router~"),
                         LogLine(proxy="gateway", cluster="outbound|443||httpbin.org"),
                         FakeSaw(scheme="https", port=hosts.TLS_PORT, sni=hosts.HTTPBIN),
                     ),
@@ -159,7 +167,7 @@ GATEWAY_TLS_ORIGINATION = Scenario(
             ),
         ),
     ),
-    differs=(HERMETIC, SCOPED, TRUSTS_FAKE_CA),
+    differs=(HERMETIC, SCOPED, TRUSTS_FAKE_CA, GATEWAY_IS_THE_EDGE),
 )
 
 MTLS_GATEWAY_TLS_ORIGINATION = Scenario(

@@ -59,6 +59,8 @@ class Observer:
     layout: Layout
     fake_logs: FakeLogReader
     timeouts: Timeouts
+    # The session's run id, which the fakes stamp on every answer (FakeSaw compares it).
+    run_id: str = ""
     _gateway_pod: str | None = field(default=None, init=False)
 
     def gateway_pod(self) -> str:
@@ -119,6 +121,7 @@ class Observer:
             if needs.proxy_log else (),
             counters_before=before,
             counters_after=self.counters() if needs.counters else {},
+            run_id=self.run_id,
         )
 
     def _proxy_log(self, namespace: str, pod: str) -> str:

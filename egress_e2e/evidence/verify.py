@@ -49,6 +49,9 @@ class Observation:
     counters_before: Mapping[str, int] = field(default_factory=dict)
     counters_after: Mapping[str, int] = field(default_factory=dict)
     time_slack: timedelta = DEFAULT_TIME_SLACK
+    # The run id the fakes stamp on every answer (hosts.PROVENANCE): an answer counts as the
+    # fake's only when it carries exactly this value. Empty: no answer counts.
+    run_id: str = ""
 
     def in_window(self, when: datetime) -> bool:
         """Whether ``when`` falls within the probe's run, give or take the clock slack."""
@@ -269,16 +272,21 @@ def port_of(address: str | None) -> int | None:
 
 def _fake_saw(expectation: FakeSaw, observed: Observation) -> list[str]:
     result = observed.probe
-    stamped = hosts.PROVENANCE in result.headers
-    logged = bool(result.marker) and result.marker in observed.fake_log
+    stamp = result.headers.get(hosts.PROVENANCE)
+    logged = _fake_log_view(observed)
     if not expectation.reached:
-        if stamped or logged:
-            how = "its answer carries " + hosts.PROVENANCE if stamped else "its log has the id"
-            return [f"fake: expected not reached, got reached ({how})"]
-        return []
-    if not (stamped or logged):
+        return _fake_not_reached(stamp, logged)
+    if stamp is not None and stamp != observed.run_id:
+        return [f"fake: expected {hosts.PROVENANCE} {observed.run_id!r} (this run), "
+                f"got {stamp!r}"]
+    # nginx stamps what it saw on the answer itself (add_header ... always), so proxies in
+    # between cannot hide it and its own error answers carry it too. Only when no answer came
+    # back (the client saw a TLS error, say) is its log line the witness.
+    seen: Mapping[str, str] | None = result.headers if stamp is not None else logged
+    if seen is None:
         return [f"fake: expected reached, got no {hosts.PROVENANCE} header and no log line "
                 f"for probe {result.marker} ({result.summary()})"]
+    where = "" if stamp is not None else " (from its log)"
     wanted: list[tuple[str, str, object]] = [
         ("scheme", hosts.SAW_SCHEME, expectation.scheme),
         ("port", hosts.SAW_PORT, expectation.port),
@@ -286,28 +294,31 @@ def _fake_saw(expectation: FakeSaw, observed: Observation) -> list[str]:
         ("client verify", hosts.SAW_CLIENT_VERIFY, expectation.client_verify),
         ("server block", hosts.SAW_SERVER_BLOCK, expectation.server_block),
     ]
-    subject = expectation.client_subject_contains
-    if all(want is None for _, _, want in wanted) and subject is None:
-        return []
-    headers: echo.Headers | Mapping[str, str] | str = _echo(result)
-    if isinstance(headers, str):
-        # No echo: nginx answered itself (a 400 for a missing client certificate, say). Its
-        # own log line for this request says what it saw.
-        headers = _fake_log_view(observed) or headers
-    if isinstance(headers, str):
-        return [f"fake saw: {headers}"]
-    problems = [f"fake saw {label}: expected {want!r}, got {headers.get(header)!r}"
+    problems = [f"fake saw {label}{where}: expected {want!r}, got {seen.get(header)!r}"
                 for label, header, want in wanted
-                if want is not None and headers.get(header) != str(want)]
-    got_subject = headers.get(hosts.SAW_CLIENT_SUBJECT)
+                if want is not None and seen.get(header) != str(want)]
+    subject = expectation.client_subject_contains
+    got_subject = seen.get(hosts.SAW_CLIENT_SUBJECT)
     if subject is not None and (got_subject is None or subject not in got_subject):
-        problems.append(f"fake saw client subject: expected to contain {subject!r}, "
+        problems.append(f"fake saw client subject{where}: expected to contain {subject!r}, "
                         f"got {got_subject!r}")
     return problems
 
 
-# The fake's access-log fields (manifests/external/nginx.conf.j2) and the echo headers that
-# carry the same facts.
+def _fake_not_reached(stamp: str | None, logged: Mapping[str, str] | None) -> list[str]:
+    """Any stamp at all (whatever its run), or a line with the probe's marker in the fake's
+    log, is a visit."""
+    if stamp is not None:
+        return [f"fake: expected not reached, got reached (its answer carries "
+                f"{hosts.PROVENANCE}: {stamp})"]
+    if logged is not None:
+        return ["fake: expected not reached, got reached (its log has a line with the probe's "
+                "marker)"]
+    return []
+
+
+# The fake's access-log fields (manifests/external/nginx.conf.j2) and the headers that carry
+# the same facts on its answers.
 _LOG_FIELDS = {"block": hosts.SAW_SERVER_BLOCK, "sni": hosts.SAW_SNI, "port": hosts.SAW_PORT,
                "scheme": hosts.SAW_SCHEME, "proto": hosts.SAW_TLS_PROTOCOL,
                "verify": hosts.SAW_CLIENT_VERIFY, "subject": hosts.SAW_CLIENT_SUBJECT}
@@ -316,7 +327,7 @@ _LOG_FIELD = re.compile(r'\b([a-z_]+)=("[^"]*"|\S+)')
 
 def _fake_log_view(observed: Observation) -> dict[str, str] | None:
     """What the fake logged for this probe's request (found by the marker it logs as ``ua``),
-    under the echo headers' names."""
+    under the response headers' names."""
     for line in observed.fake_log.splitlines():
         fields = {key: value.strip('"') for key, value in _LOG_FIELD.findall(line)}
         if carries_marker(fields.get("ua"), observed.probe.marker):
@@ -326,16 +337,29 @@ def _fake_log_view(observed: Observation) -> dict[str, str] | None:
 
 
 def _proxy_connect(expectation: ProxyConnect, observed: Observation) -> list[str]:
+    """CONNECTs during the probe to the probe's own host (the tunnel's target is the app's TLS
+    destination, which the probe URL names) and port; the present form also needs the answer."""
+    host = urlsplit(observed.probe.url).hostname or ""
+    port = expectation.target_port
+    target = f"{host}:{port}" if port is not None else host
     tunnels = [e for e in observed.proxy_log if observed.in_window(e.start_time)
-               and (expectation.target_port is None or e.target_port == expectation.target_port)]
-    port = f" to port {expectation.target_port}" if expectation.target_port else ""
-    if expectation.present and not tunnels:
-        return [f"proxy log: expected a CONNECT{port} during the probe, got none "
-                f"({len(observed.proxy_log)} CONNECT lines in all)"]
-    if not expectation.present and tunnels:
-        first = tunnels[0]
-        return [f"proxy log: expected no CONNECT{port}, got CONNECT "
-                f"{first.target_host}:{first.target_port} at {first.start_time.isoformat()}"]
+               and e.target_host == host and (port is None or e.target_port == port)]
+    if not expectation.present:
+        if tunnels:
+            first = tunnels[0]
+            return [f"proxy log: expected no CONNECT {target}, got CONNECT "
+                    f"{first.target_host}:{first.target_port} {first.response_code} at "
+                    f"{first.start_time.isoformat()}"]
+        return []
+    if not tunnels:
+        during = [f"{e.target_host}:{e.target_port} {e.response_code}"
+                  for e in observed.proxy_log if observed.in_window(e.start_time)]
+        return [f"proxy log: expected a CONNECT {target} during the probe, got "
+                f"{', '.join(during) or 'none'} ({len(observed.proxy_log)} CONNECT lines in all)"]
+    code = expectation.response_code
+    if code is not None and all(e.response_code != code for e in tunnels):
+        return [f"proxy log: expected CONNECT {target} answered {code}, got "
+                f"{', '.join(str(e.response_code) for e in tunnels)}"]
     return []
 
 

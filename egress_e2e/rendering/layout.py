@@ -182,7 +182,8 @@ class Layout:
 
     def identities(self, role: str = "curl",
                    trust_domain: str = DEFAULT_TRUST_DOMAIN) -> Identities:
-        """Who "gateway", "client" (``role``'s workload) and "other-client" are here."""
+        """Who "gateway", "client" (``role``'s workload), "other-client" and "workload" (the
+        scenario's own server behind an ingress gateway) are here."""
         _check_role(role)
         return Identities(
             gateway_ns=self.gateway_ns, gateway_sa=self.gateway_sa,
@@ -192,10 +193,10 @@ class Layout:
 
     def spiffe_id(self, identity: str, role: str = "curl",
                   trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:
-        """The SPIFFE id of "gateway", "client" (``role``'s workload) or "other-client"."""
+        """The SPIFFE id of one of ``IDENTITY_ROLES`` ("client" is ``role``'s workload)."""
         if identity not in IDENTITY_ROLES:
-            raise ConfigError(f"unknown identity {identity!r}: expected gateway, client or "
-                              "other-client")
+            raise ConfigError(f"unknown identity {identity!r}: expected one of "
+                              f"{', '.join(IDENTITY_ROLES)}")
         return self.identities(role, trust_domain).spiffe(identity)
 
     def resolve(self, text: str) -> str:

@@ -138,10 +138,12 @@ def expectation_words(expectation: Expectation) -> str:  # noqa: PLR0911 (one ca
             return _log_line_words(expectation)
         case FakeSaw():
             return _fake_saw_words(expectation)
-        case ProxyConnect(present, port):
-            where = f" to port {port}" if port else ""
-            return (f"the fake CONNECT proxy logged a tunnel{where} during the probe"
-                    if present else f"the fake CONNECT proxy logged no tunnel{where}")
+        case ProxyConnect(present, port, code):
+            where = f"the probe's host:{port}" if port else "the probe's host"
+            answered = f", answered {code}" if code is not None else ""
+            return (f"the fake CONNECT proxy logged a CONNECT to {where} during the probe"
+                    f"{answered}" if present
+                    else f"the fake CONNECT proxy logged no CONNECT to {where}")
         case ClusterCounter(cluster, at_least):
             return f"the gateway's cluster {cluster} opened at least {at_least} connection(s)"
     raise TypeError(f"unknown expectation {expectation!r}")  # pragma: no cover
@@ -178,4 +180,5 @@ def _fake_saw_words(e: FakeSaw) -> str:
         return "the fake internet never saw this probe"
     fields = {f.name: getattr(e, f.name) for f in dataclasses.fields(e) if f.name != "reached"}
     said = ", ".join(f"{name}={value!r}" for name, value in fields.items() if value is not None)
-    return "the fake internet saw this probe" + (f" with {said}" if said else "")
+    return ("the fake internet (stamped with this run's id) saw this probe"
+            + (f" with {said}" if said else ""))

@@ -74,7 +74,8 @@ class ScenarioRun:
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(
             placement=self.env.fake_internet.placement, run_id=self.env.run_id,
             kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()))
-        self.observer = Observer(self.api, self.layout, self.logs, self.timeouts)
+        self.observer = Observer(self.api, self.layout, self.logs, self.timeouts,
+                                 run_id=self.env.run_id)
 
     def run(self) -> None:
         """The whole scenario. A failing check raises once its bundle is written; clean-up runs

@@ -92,7 +92,10 @@ class LogLine:
 
 @dataclass(frozen=True)
 class FakeSaw:
-    """What the fake external service observed (from its echo headers or its own log)."""
+    """What the fake external service observed, read from the headers it stamps on every answer
+    (nginx ``add_header ... always``, so its own 400s carry them too); its log (found by the
+    probe's marker) only when no answer reached the client. ``reached`` means an answer stamped
+    with this run's id (``X-Fake-Internet``), not merely some stamp."""
 
     reached: bool = True
     scheme: Literal["http", "https"] | None = None
@@ -105,10 +108,15 @@ class FakeSaw:
 
 @dataclass(frozen=True)
 class ProxyConnect:
-    """The fake CONNECT proxy's log shows (or not) a tunnel opened by this probe."""
+    """The fake CONNECT proxy's log shows (or not) a tunnel opened by this probe: a CONNECT
+    during the probe whose target is the probe's own host (and ``target_port``), answered
+    ``response_code``. The proxy logs ``%REQ(:AUTHORITY)%``, which for a CONNECT is the tunnel's
+    ``host:port`` (manifests/external/envoy-connect-proxy.yaml.j2). ``present=False`` asserts no
+    CONNECT for that target at all, whatever its answer."""
 
     present: bool = True
     target_port: int | None = 443
+    response_code: int | None = 200
 
 
 @dataclass(frozen=True)

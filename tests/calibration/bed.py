@@ -3,7 +3,9 @@ a client sidecar and an egress gateway, in front of the local fake internet.
 
     curl (the catalog's probe argv) -> sidecar-like Envoy -> gateway-like Envoy -> local fakes
 
-Each scenario step the bed covers is a ``Topology``: which listeners the sidecar has, which
+(For ingress-gateway the client calls the gateway itself and the second Envoy is the app's
+sidecar, on its inbound side; for connect-tunnel the gateway tunnels through the local CONNECT
+proxy.) Each scenario step the bed covers is a ``Topology``: which listeners the sidecar has, which
 servers the gateway has and what its ``outbound|443||httpbin.org`` cluster does (the
 DestinationRule). ``Bed.flow(...)`` renders the two Envoy configs from ``envoy/*.yaml.j2``,
 starts both processes (once per session and topology) and returns a ``Flow`` that runs a
@@ -45,6 +47,7 @@ from egress_e2e.scenario.expectations import (
     Echoed,
     Expectation,
     FakeSaw,
+    ProxyConnect,
 )
 from egress_e2e.scenario.identity import Identities, SpiffeId
 from egress_e2e.scenario.model import Check
@@ -54,6 +57,8 @@ TEMPLATES = Path(__file__).parent / "envoy"
 TRUST_DOMAIN = "cluster.local"
 CLIENT_NS, CLIENT_SA = "client-ns", "curl"
 GATEWAY_NS, GATEWAY_SA = "egress-ns", "egress-gateway"
+# ingress-gateway's app (command-runner) has no serviceAccountName: its namespace's default.
+APP_SA = "default"
 GATEWAY_NAME = "egress-gateway"
 # istio-proxy flushes access logs every second (pkg/envoy/proxy.go); 50 ms keeps the bed quick.
 FLUSH_MS = 50
@@ -83,7 +88,7 @@ class Topology:
     # Gateway: the port 80 server routes to httpbin.org:<http_route_port> (None: no server);
     # the port 443 server is ISTIO_MUTUAL (routing to https_route_port) or PASSTHROUGH.
     http_route_port: int | None = 80
-    https_mode: Literal["istio_mutual", "passthrough"] | None = None
+    https_mode: Literal["istio_mutual", "passthrough", "tunnel", "tunnel_dr"] | None = None
     https_route_port: int | None = None
     # The DestinationRule for httpbin.org:443 at the gateway, and the fake port behind it
     # (the ServiceEntry's targetPort).
@@ -92,6 +97,17 @@ class Topology:
     fake_443: FakePort = "tls"
     # Not what Istio generates by default: addresses the gateway treats as internal.
     internal_cidrs: tuple[str, ...] = ()
+    # Ingress instead of egress: the gateway's port 80 server routes every host to the app
+    # (command-runner:8080) over auto-mTLS, and the "sidecar" is the app's, on its inbound
+    # side; the client is outside the mesh and calls the gateway itself.
+    ingress_app: bool = False
+    # The external host (the ServiceEntry's) the step reaches; the SNIs the sidecar's TLS
+    # listener (and a tunnelling gateway) match, when more than that host.
+    host: str = hosts.HTTPBIN
+    sni_hosts: tuple[str, ...] = ()
+    # The step's checks the bed judges (None: all of them), when a check needs what the bed
+    # does not model; the Topology's comment says which and why.
+    checks: tuple[int, ...] | None = None
 
 
 # Each scenario step the bed drives, with what its manifests make Istio generate.
@@ -106,6 +122,13 @@ TOPOLOGIES: dict[tuple[str, int], Topology] = {
         https_route_port=443, origination="simple"),
     ("passthrough", 0): Topology(route_port=None, passthrough=True, http_route_port=None,
                                  https_mode="passthrough"),
+    # The leftover originate-tls-for-httpbin DestinationRule (credentialName, sni httpbin.org)
+    # wraps the passthrough route's cluster in the gateway's own TLS; then it is deleted.
+    ("passthrough-double-tls", 0): Topology(
+        route_port=None, passthrough=True, http_route_port=None, https_mode="passthrough",
+        origination="simple", origination_sni=hosts.HTTPBIN),
+    ("passthrough-double-tls", 1): Topology(route_port=None, passthrough=True,
+                                            http_route_port=None, https_mode="passthrough"),
     ("mtls-origination", 0): Topology(http_route_port=443, origination="mutual",
                                       origination_sni=hosts.HTTPBIN, fake_443="mtls"),
     ("mtls-origination", 1): Topology(http_route_port=443, origination="simple",
@@ -113,6 +136,25 @@ TOPOLOGIES: dict[tuple[str, int], Topology] = {
     ("mtls-origination", 2): Topology(http_route_port=443, fake_443="mtls"),
     ("origination-untrusted-cert", 0): Topology(http_route_port=443, origination="simple",
                                                 fake_443="untrusted"),
+    ("ingress-gateway", 0): Topology(route_port=None, ingress_app=True),
+    # connect-tunnel step 2: the sidecar sends both SNIs to the gateway's 443, where the
+    # EnvoyFilter's listener tunnels them through the CONNECT proxy.
+    ("connect-tunnel", 1): Topology(route_port=None, passthrough=True, http_route_port=None,
+                                    https_mode="tunnel", host=hosts.GOOGLE_WWW,
+                                    sni_hosts=(hosts.GOOGLE_WWW, hosts.WIKIPEDIA_WWW)),
+    # connect-tunnel-dr step 2: the same through a PASSTHROUGH server and the DestinationRule's
+    # subsets with trafficPolicy.tunnel.
+    ("connect-tunnel-dr", 1): Topology(route_port=None, passthrough=True, http_route_port=None,
+                                       https_mode="tunnel_dr", host=hosts.GOOGLE_WWW,
+                                       sni_hosts=(hosts.GOOGLE_WWW, hosts.WIKIPEDIA_WWW)),
+    # Step 2 of the dedicated gateway: ISTIO_MUTUAL to the gateway (DestinationRule sni
+    # jsonplaceholder), origination with an explicit sni. Only the admitted client's check:
+    # the denied one needs the AuthorizationPolicy (istio-proxy's RBAC on source.namespaces)
+    # and a client in a second namespace, which the bed does not model.
+    ("dedicated-gateway-authz", 1): Topology(
+        route_port=443, mtls_to_gateway=True, http_route_port=None, https_mode="istio_mutual",
+        https_route_port=443, origination="simple", origination_sni=hosts.JSONPLACEHOLDER,
+        host=hosts.JSONPLACEHOLDER, checks=(0,)),
     # The counterfactual: gateway-http with loopback declared internal, as
     # ENABLE_HCM_INTERNAL_NETWORKS plus meshNetworks would make it.
     ("gateway-http", -1): Topology(internal_cidrs=("127.0.0.0/8",)),
@@ -130,6 +172,8 @@ class MeshPki:
     gateway_key: Path
     client_cert: Path
     client_key: Path
+    app_cert: Path
+    app_key: Path
 
     @staticmethod
     def spiffe(namespace: str, account: str) -> str:
@@ -158,12 +202,14 @@ def make_mesh_pki(directory: Path) -> MeshPki:
             .sign(root_key, hashes.SHA256()))
     paths = MeshPki(directory / "root-cert.pem", directory / "gateway.pem",
                     directory / "gateway-key.pem", directory / "client.pem",
-                    directory / "client-key.pem")
+                    directory / "client-key.pem", directory / "app.pem",
+                    directory / "app-key.pem")
     pem = serialization.Encoding.PEM
     paths.root.write_bytes(root.public_bytes(pem))
     for account, namespace, cert_path, key_path in (
             (GATEWAY_SA, GATEWAY_NS, paths.gateway_cert, paths.gateway_key),
-            (CLIENT_SA, CLIENT_NS, paths.client_cert, paths.client_key)):
+            (CLIENT_SA, CLIENT_NS, paths.client_cert, paths.client_key),
+            (APP_SA, CLIENT_NS, paths.app_cert, paths.app_key)):
         key = ec.generate_private_key(ec.SECP256R1())
         # security/pkg/pki/util/generate_cert.go: workload certificates have an empty subject
         # and a critical SAN holding only the SPIFFE id; usable as server and client.
@@ -183,8 +229,8 @@ def make_mesh_pki(directory: Path) -> MeshPki:
 
 
 IDENTITIES = Identities(gateway_ns=GATEWAY_NS, gateway_sa=GATEWAY_SA,
-                               client_ns=CLIENT_NS, client_sa=CLIENT_SA,
-                               trust_domain=TRUST_DOMAIN)
+                        client_ns=CLIENT_NS, client_sa=CLIENT_SA,
+                        trust_domain=TRUST_DOMAIN, workload_sa=APP_SA)
 
 
 # --- rendering and running ------------------------------------------------------------------
@@ -250,9 +296,17 @@ class Flow:
     sidecar_tls_port: int | None
     gateway_address: str
 
+    def url(self, check: Check) -> str:
+        """The probe's URL; an ingress probe names the gateway's Service (``{gateway_host}``)."""
+        return check.probe.url.format(gateway_host=gateway_host(self.name))
+
     def connect_to(self, url: str) -> list[str]:
-        """curl --connect-to standing in for the pod's iptables redirect to the sidecar."""
+        """curl --connect-to standing in for the pod's iptables redirect to the sidecar (or,
+        for a client outside the mesh, for the gateway Service's port 80 -> 8080)."""
         parts = urlsplit(url)
+        if self.topology.ingress_app:
+            return ["--connect-to", f"{parts.hostname}:{parts.port or 80}:"
+                                    f"{self.gateway_address}:8080"]
         port = parts.port or (443 if parts.scheme == "https" else 80)
         local = self.sidecar_tls_port if parts.scheme == "https" else self.sidecar_http_port
         if local is None:
@@ -260,8 +314,9 @@ class Flow:
         return ["--connect-to", f"{parts.hostname}:{port}:127.0.0.1:{local}"]
 
     def run_probe(self, check: Check) -> probe.ProbeResult:
+        url = self.url(check)
         curl = dataclasses.replace(
-            check.probe, extra_args=(*check.probe.extra_args, *self.connect_to(check.probe.url)))
+            check.probe, url=url, extra_args=(*check.probe.extra_args, *self.connect_to(url)))
         prepared = probe.prepare(curl, cert_dir=str(self.fakes.pki.directory))
         return probe.run_local(prepared)
 
@@ -275,6 +330,7 @@ class Flow:
             proxy_log=tuple(accesslog.parse_connect_all(self.fakes.proxy_access_log())),
             counters_before=counters_before or {},
             counters_after=self.gateway.counters() if counters_before is not None else {},
+            run_id=self.fakes.run_id,
         )
 
     def observe_once(self, check: Check, timeout: float = 5.0) -> verify.Observation:
@@ -323,6 +379,13 @@ KUBERNETES_ONLY: dict[str, str] = {}
 ISTIO_PROXY_ONLY_HEADERS = frozenset({"x-envoy-peer-metadata", "x-envoy-peer-metadata-id"})
 
 
+# Locally the fake names do not resolve to loopback, so the local CONNECT proxy tunnels only
+# to the fakes' loopback ports and the bed's tunnel names 127.0.0.1:<port>, never the probe's
+# host (tests/fakes shows the proxy logs the authority it was asked for, and refuses others).
+LOOPBACK_CONNECT = ("the local CONNECT proxy tunnels only to loopback addresses, so its "
+                    "CONNECT names 127.0.0.1, not the probe's host")
+
+
 def applicable(expectations: Sequence[Expectation],
                fakes: LocalFakes) -> tuple[list[Expectation], list[tuple[Expectation, str]]]:
     """The expectations the bed can judge, with fixed fake ports mapped to the local ones,
@@ -336,6 +399,8 @@ def applicable(expectations: Sequence[Expectation],
             case Echoed(header=name) if name.lower() in ISTIO_PROXY_ONLY_HEADERS:
                 skipped.append((expectation, "written by istio-proxy's peer_metadata filter, "
                                              "which upstream Envoy does not have"))
+            case ProxyConnect():
+                skipped.append((expectation, LOOPBACK_CONNECT))
             case FakeSaw(port=int(port)) if port in local_port:
                 kept.append(dataclasses.replace(expectation, port=local_port[port]))
             case _ if type(expectation).__name__ in KUBERNETES_ONLY:
@@ -388,7 +453,22 @@ class Bed:
             "origination_ca": str(pki.ca_cert), "origination_cert": str(pki.client_cert),
             "origination_key": str(pki.client_key),
             "internal_cidrs": list(topology.internal_cidrs),
+            "ingress_app": topology.ingress_app, "host": topology.host,
+            "sni_hosts": list(topology.sni_hosts or (topology.host,)),
+            "tunnel_target": f"127.0.0.1:{self.fakes.ports.tls}",
+            "connect_proxy_port": self.fakes.ports.connect,
+            "connect_proxy_sni": hosts.CONNECT_PROXY,
+            "tunnel_routes": [
+                [sni, f"outbound|{hosts.CONNECT_PORT}|{subset}|{hosts.CONNECT_PROXY}"]
+                for subset, sni in zip(("google", "wikipedia"),
+                                       topology.sni_hosts or (topology.host,), strict=False)],
+            "ingress_app_cluster": f"outbound|8080||command-runner.{CLIENT_NS}.svc.cluster.local",
+            "ingress_app_port": 0,
+            "ingress_app_spiffe": MeshPki.spiffe(CLIENT_NS, APP_SA),
         }
+        inbound_port = localproc.free_port() if topology.ingress_app else None
+        if inbound_port is not None:
+            gateway_values["ingress_app_port"] = inbound_port
         http_port = localproc.free_port() if topology.route_port else None
         tls_port = localproc.free_port() if topology.passthrough else None
         host = gateway_host(name)
@@ -398,16 +478,21 @@ class Bed:
             "log_path": str(directory / "sidecar.log"), "http_port": http_port,
             "tls_port": tls_port, "route_port": topology.route_port, "gateway_host": host,
             "gateway_address": address, "mtls_to_gateway": topology.mtls_to_gateway,
-            "mtls_sni": hosts.HTTPBIN, "gateway_spiffe": MeshPki.spiffe(GATEWAY_NS, GATEWAY_SA),
+            "host": topology.host, "sni_hosts": list(topology.sni_hosts or (topology.host,)),
+            "mtls_sni": topology.host, "gateway_spiffe": MeshPki.spiffe(GATEWAY_NS, GATEWAY_SA),
             "client_cert": str(self.mesh.client_cert), "client_key": str(self.mesh.client_key),
             "mesh_root": str(self.mesh.root), "internal_cidrs": [],
+            "inbound_port": inbound_port, "app_port": self.fakes.httpbin_port,
+            "app_cert": str(self.mesh.app_cert), "app_key": str(self.mesh.app_key),
         }
         proxies: dict[str, Proxy] = {}
         roles: tuple[tuple[Literal["gateway", "sidecar"], dict[str, object]], ...] = (
             ("gateway", gateway_values), ("sidecar", sidecar_values))
         for role, values in roles:
             config = directory / f"{role}.yaml"
-            config.write_text(env.get_template(f"{role}.yaml.j2").render(**values))
+            template = ("app-sidecar" if role == "sidecar" and topology.ingress_app
+                        else role)
+            config.write_text(env.get_template(f"{template}.yaml.j2").render(**values))
             argv = [str(ENVOY), "-c", str(config), "--base-id", str(random.randint(1, 2**30)),
                     "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
                     "--file-flush-interval-msec", str(FLUSH_MS)]
@@ -422,7 +507,7 @@ class Bed:
             gateway.process.wait_for_port(8080, host=address, timeout=20)
         if topology.https_mode:
             gateway.process.wait_for_port(8443, host=address, timeout=20)
-        for port in (sidecar.admin_port, http_port, tls_port):
+        for port in (sidecar.admin_port, http_port, tls_port, inbound_port):
             if port is not None:
                 sidecar.process.wait_for_port(port, timeout=20)
         return Flow(name, topology, self.fakes, sidecar, gateway, http_port, tls_port, address)

@@ -9,7 +9,15 @@ import pytest
 
 from egress_e2e import catalog
 from egress_e2e.evidence import probe, verify
-from egress_e2e.scenario.expectations import Echoed, Expectation, FakeSaw, LogLine, Xfcc
+from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import (
+    Body,
+    Echoed,
+    Expectation,
+    FakeSaw,
+    LogLine,
+    Xfcc,
+)
 
 from .bed import CLIENT_NS, GATEWAY_NS, IDENTITIES, Bed, request_id_matches
 
@@ -77,3 +85,48 @@ def test_wrong_fields_fail(bed: Bed) -> None:
         assert verify.verify([expectation], observed, IDENTITIES), expectation
     swapped = dataclasses.replace(IDENTITIES, gateway_ns=CLIENT_NS, client_ns=GATEWAY_NS)
     assert verify.verify([Xfcc()], observed, swapped)
+
+
+def test_untrusted_cert_body_never_names_the_tls_error(bed: Bed) -> None:
+    """The reviews proposed Body("CERTIFICATE_VERIFY_FAILED"); after the gateway's default
+    retries Envoy's reply names only the last reset reason, so that expectation fails, and the
+    catalog asserts the TLS error in the gateway's log (with the retry flags) instead."""
+    flow = bed.flow("origination-untrusted-cert")
+    check = catalog.by_id("origination-untrusted-cert").steps[0].checks[0]
+    observed = flow.observe_once(check)
+    [problem] = verify.verify([Body("CERTIFICATE_VERIFY_FAILED")], observed, IDENTITIES)
+    assert problem.startswith("body: expected to contain 'CERTIFICATE_VERIFY_FAILED'")
+    line = next(e for e in check.expect if isinstance(e, LogLine))
+    assert verify.verify([line], observed, IDENTITIES) == []
+    # Without retries used up (a single failed attempt), or a plain connection failure, the
+    # flags differ: the check tells them apart.
+    for flags in ("UF", "URX", "NR"):
+        assert verify.verify([dataclasses.replace(line, response_flags=flags)], observed,
+                             IDENTITIES), flags
+
+
+def test_double_tls_needs_the_gateways_line_with_the_apps_sni(bed: Bed) -> None:
+    """Step 1 of passthrough-double-tls: the failure is proven to have happened at the
+    gateway's passthrough chain (its TCP line with the app's SNI), not merely seen by curl."""
+    flow = bed.flow("passthrough-double-tls", 0)
+    check = catalog.by_id("passthrough-double-tls").steps[0].checks[0]
+    observed, problems = flow.check(check)
+    assert problems == [], problems
+    line = next(e for e in check.expect if isinstance(e, LogLine))
+    no_gateway = dataclasses.replace(observed, gateway_log=())
+    assert verify.verify([line], no_gateway, IDENTITIES)
+    for wrong in (dataclasses.replace(line, sni=hosts.GOOGLE_WWW),
+                  dataclasses.replace(line, cluster="outbound|80||httpbin.org")):
+        assert verify.verify([wrong], observed, IDENTITIES), wrong
+
+
+def test_xfcc_fails_on_a_plaintext_hop_to_the_gateway(bed: Bed) -> None:
+    """dedicated-gateway-authz step 2's Xfcc proves the ISTIO_MUTUAL hop: on a plaintext hop
+    (gateway-http, as in its step 1) the gateway has no client certificate and sets none."""
+    check = catalog.by_id("dedicated-gateway-authz").steps[1].checks[0]
+    [wanted] = [e for e in check.expect if isinstance(e, Xfcc)]
+    plain = bed.flow("gateway-http").observe_once(catalog.by_id("gateway-http").steps[0].checks[0])
+    assert verify.verify([wanted], plain, IDENTITIES) == [
+        "XFCC: expected an X-Forwarded-Client-Cert header, got none"]
+    mutual = bed.flow("dedicated-gateway-authz", 1).observe_once(check)
+    assert verify.verify([wanted], mutual, IDENTITIES) == []

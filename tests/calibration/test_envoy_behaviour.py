@@ -4,16 +4,20 @@ remembered."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
 
 from egress_e2e import catalog
+from egress_e2e.core import waits
 from egress_e2e.evidence import echo, verify, xfcc
 from egress_e2e.scenario import hosts
+from egress_e2e.scenario.expectations import Xfcc
 from egress_e2e.scenario.model import Check
 
 from .bed import (
+    APP_SA,
     CLIENT_NS,
     CLIENT_SA,
     GATEWAY_NS,
@@ -171,3 +175,78 @@ def test_untrusted_certificate_fails_at_the_gateway(bed: Bed) -> None:
         "upstream connect error or disconnect/reset before headers. retried and the latest "
         "reset reason: remote connection failure")
     assert "CERTIFICATE_VERIFY_FAILED" not in observed.probe.body
+
+
+def test_double_tls_fails_inside_the_gateways_tls(bed: Bed) -> None:
+    """The leftover origination rule on the passthrough route: the gateway's TLS to the fake
+    succeeds (SNI from the rule), nginx reads the app's ClientHello as a broken request and
+    answers a plain 400, which the app's TLS reads as a bad record."""
+    flow = bed.flow("passthrough-double-tls", 0)
+    observed = flow.observe_once(_first_check("passthrough-double-tls"))
+    assert observed.probe.error is not None and observed.probe.error.exit_code == 35
+    assert "wrong version number" in observed.probe.error.message
+    [sidecar] = during(observed, observed.sidecar_log)
+    [gateway] = during(observed, observed.gateway_log)
+    for line in (sidecar, gateway):
+        assert line.is_tcp and line.requested_server_name == hosts.HTTPBIN
+    assert gateway.upstream_cluster == "outbound|443||httpbin.org"
+    assert gateway.upstream_host == f"127.0.0.1:{flow.fakes.ports.tls}"
+    # The gateway's handshake (SNI httpbin.org) reached the fake's TLS port, and nginx logged
+    # the app's ClientHello as a broken request line with a 400 (before any server block's
+    # variables are set, so block= is empty and no User-Agent, hence no marker, is known).
+    assert re.search(rf'" 400 block=\S* host=httpbin.org sni=httpbin.org '
+                     rf'port={flow.fakes.ports.tls} scheme=https ', observed.fake_log)
+
+
+def test_ingress_app_sidecar_sets_the_only_xfcc_element(bed: Bed) -> None:
+    """ingress-gateway: a client outside the mesh, the gateway (SANITIZE_SET: no certificate,
+    so no element of its own), auto-mTLS to the app's sidecar, whose inbound APPEND_FORWARD
+    adds the one element: By= the app, URI= the gateway; Subject but no Cert."""
+    flow = bed.flow("ingress-gateway")
+    check = _first_check("ingress-gateway")
+    observed = flow.observe_once(check)
+    assert observed.probe.status == 200, observed.probe.describe()
+    echoed = echo.parse_headers_body(observed.probe.body)
+    [element] = xfcc.parse(echoed["x-forwarded-client-cert"])
+    assert element.by == (MeshPki.spiffe(CLIENT_NS, APP_SA),)
+    assert element.uri == (MeshPki.spiffe(GATEWAY_NS, GATEWAY_SA),)
+    assert element.subject == "" and element.cert is None and element.hash is not None
+    [gateway] = during(observed, observed.gateway_log)
+    assert gateway.upstream_cluster == (
+        f"outbound|8080||command-runner.{CLIENT_NS}.svc.cluster.local")
+    [app] = during(observed, observed.sidecar_log)
+    assert app.upstream_cluster == "inbound|8080||" and app.user_agent == observed.probe.marker
+    # The catalog's expectation holds, and reading it the other way round (as a gateway that
+    # terminated the client's mTLS would set it) does not.
+    kept, _ = applicable(check.expect, flow.fakes)
+    assert verify.verify(kept, observed, IDENTITIES) == []
+    assert len(verify.verify([Xfcc(by="gateway", uri="workload")], observed, IDENTITIES)) == 2
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["google", "wikipedia"])
+def test_connect_tunnel_counts_one_proxy_connection_per_tunnel(bed: Bed, index: int) -> None:
+    """connect-tunnel step 2: the EnvoyFilter's tcp_proxy logs nothing, but each tunnel opens
+    one connection of external_proxy_cluster (HTTP/1.1 CONNECT does not reuse it), so the
+    gateway's counter moves by exactly one per probe, and the proxy logs the CONNECT."""
+    flow = bed.flow("connect-tunnel", 1)
+    check = catalog.by_id("connect-tunnel").steps[1].checks[index]
+    host = check.probe.url.split("/")[2]
+    for _ in range(2):
+        before = flow.gateway.counters()
+        start = before.get("external_proxy_cluster", 0)
+        result = flow.run_probe(check)
+        assert result.status == 200, result.describe()
+        observed = waits.latest(
+            functools.partial(flow.observe, result, before),
+            functools.partial(_counted_beyond, start), timeout=5, interval=0.05)
+        assert observed.counters_after["external_proxy_cluster"] - start == 1
+        assert during(observed, observed.gateway_log) == []  # no access log on the filter
+        tunnels = [e for e in observed.proxy_log if observed.in_window(e.start_time)
+                   and (e.target_host, e.target_port) == ("127.0.0.1", flow.fakes.ports.tls)]
+        assert tunnels and tunnels[-1].response_code == 200
+        assert result.headers[hosts.SAW_SNI] == host
+
+
+def _counted_beyond(start: int, observed: verify.Observation) -> list[str]:
+    return ([] if observed.counters_after.get("external_proxy_cluster", 0) > start
+            else ["external_proxy_cluster has not counted the tunnel yet"])

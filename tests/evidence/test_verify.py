@@ -176,18 +176,55 @@ def test_seed_003_internal_listener_line_and_counters() -> None:
     ]
 
 
-def test_seed_004_connect_proxy_present_and_absent() -> None:
+def _connect_line(target: str, code: int, at: datetime) -> accesslog.ConnectEntry:
+    """A line of the fake CONNECT proxy (manifests/external/envoy-connect-proxy.yaml.j2)."""
+    return accesslog.parse_connect(
+        f'[{at.isoformat()}] 10.244.0.9:47191 "CONNECT {target} - HTTP/1.1" - {code} - DC')
+
+
+def test_proxy_connect_needs_the_probes_host_and_a_200() -> None:
+    at = datetime.now(UTC)
+    probe = _result(url="https://www.google.com/headers", request_id="r", status=200, at=at)
+    mine = _connect_line("www.google.com:443", 200, at + timedelta(milliseconds=100))
+    observed = Observation(probe=probe, proxy_log=(mine,))
+    assert verify([ProxyConnect(), ProxyConnect(target_port=None)], observed, SEED_IDS) == []
+    assert verify([ProxyConnect(present=False)], observed, SEED_IDS) == [
+        f"proxy log: expected no CONNECT www.google.com:443, got CONNECT www.google.com:443 "
+        f"200 at {mine.start_time.isoformat()}"]
+    assert verify([ProxyConnect(target_port=8443)], observed, SEED_IDS) == [
+        "proxy log: expected a CONNECT www.google.com:8443 during the probe, got "
+        "www.google.com:443 200 (1 CONNECT lines in all)"]
+    # Another scenario's tunnel to another host, in the same window, is not this probe's.
+    other = Observation(probe=probe, proxy_log=(
+        _connect_line("www.wikipedia.org:443", 200, at + timedelta(milliseconds=100)),))
+    assert verify([ProxyConnect()], other, SEED_IDS) == [
+        "proxy log: expected a CONNECT www.google.com:443 during the probe, got "
+        "www.wikipedia.org:443 200 (1 CONNECT lines in all)"]
+    assert verify([ProxyConnect(present=False)], other, SEED_IDS) == []
+    # A CONNECT the proxy refused opened no tunnel.
+    refused = Observation(probe=probe, proxy_log=(
+        _connect_line("www.google.com:443", 403, at + timedelta(milliseconds=100)),))
+    assert verify([ProxyConnect()], refused, SEED_IDS) == [
+        "proxy log: expected CONNECT www.google.com:443 answered 200, got 403"]
+    assert verify([ProxyConnect(response_code=None)], refused, SEED_IDS) == []
+    # ... and the absence of tunnels means any answer.
+    assert verify([ProxyConnect(present=False)], refused, SEED_IDS)
+
+
+def test_seed_004_connect_names_an_address_not_the_host() -> None:
+    """Seed 004's proxy logged the tunnel's IP: a check by the probe's host does not take it
+    (the harness's tunnels name the host; the catalog's differs say so)."""
     tunnel = accesslog.parse_connect(S004_CONNECT_GOOGLE)
     during = _result(url="https://www.google.com", request_id="r", status=200,
                      at=tunnel.start_time - timedelta(milliseconds=100))
     observed = Observation(probe=during, proxy_log=(tunnel,))
-    assert verify([ProxyConnect(), ProxyConnect(target_port=None)], observed, SEED_IDS) == []
-    assert verify([ProxyConnect(present=False)], observed, SEED_IDS) == [
-        "proxy log: expected no CONNECT to port 443, got CONNECT 216.58.209.4:443 at "
-        "2022-01-28T13:23:03.527000+00:00"]
-    assert verify([ProxyConnect(target_port=8443)], observed, SEED_IDS) == [
-        "proxy log: expected a CONNECT to port 8443 during the probe, got none "
-        "(1 CONNECT lines in all)"]
+    assert verify([ProxyConnect()], observed, SEED_IDS) == [
+        "proxy log: expected a CONNECT www.google.com:443 during the probe, got "
+        "216.58.209.4:443 200 (1 CONNECT lines in all)"]
+    seed_probe = _result(url="https://216.58.209.4", request_id="r", status=200,
+                         at=during.started)
+    assert verify([ProxyConnect()], Observation(probe=seed_probe, proxy_log=(tunnel,)),
+                  SEED_IDS) == []
 
 
 def test_seed_double_tls_failure() -> None:
@@ -211,14 +248,15 @@ def test_seed_double_tls_failure() -> None:
 
 
 def test_fake_saw_reads_the_fakes_stamps() -> None:
-    body = ('{"headers": {"X-Fake-Sni": "httpbin.org", "X-Fake-Port": "443", '
-            '"X-Fake-Scheme": "https", "X-Fake-Client-Verify": "SUCCESS", '
-            '"X-Fake-Client-Subject": "CN=curl-client,O=Acme\\\\, Inc.", '
-            '"X-Fake-Server-Block": "tls"}}')
-    stamped = echo.Headers([(hosts.PROVENANCE, "run-1")])
+    # What nginx adds to every answer (add_header ... always), as curl reports the headers.
+    stamped = echo.Headers([
+        (hosts.PROVENANCE, "run-1"), ("X-Fake-Sni", "httpbin.org"), ("X-Fake-Port", "443"),
+        ("X-Fake-Scheme", "https"), ("X-Fake-Client-Verify", "SUCCESS"),
+        ("X-Fake-Client-Subject", "CN=curl-client,O=Acme\\, Inc."),
+        ("X-Fake-Server-Block", "tls")])
     observed = Observation(probe=_result(url="https://httpbin.org/headers", request_id="r",
-                                         status=200, body=body, at=datetime.now(UTC),
-                                         headers=stamped))
+                                         status=200, body="not an echo", at=datetime.now(UTC),
+                                         headers=stamped), run_id="run-1")
     good = FakeSaw(scheme="https", port=443, sni="httpbin.org", client_verify="SUCCESS",
                    client_subject_contains="O=Acme\\, Inc.", server_block="tls")
     assert verify([good], observed, SEED_IDS) == []
@@ -226,17 +264,23 @@ def test_fake_saw_reads_the_fakes_stamps() -> None:
                   observed, SEED_IDS) == [
         "fake saw port: expected 80, got '443'",
         "fake saw sni: expected 'www.google.com', got 'httpbin.org'",
-        "fake: expected not reached, got reached (its answer carries X-Fake-Internet)",
+        "fake: expected not reached, got reached (its answer carries X-Fake-Internet: run-1)",
     ]
+    # The stamp must be this run's, not merely there.
+    elsewhere = Observation(probe=observed.probe, run_id="run-2")
+    assert verify([FakeSaw()], elsewhere, SEED_IDS) == [
+        "fake: expected X-Fake-Internet 'run-2' (this run), got 'run-1'"]
     unreached = Observation(probe=_result(url="http://httpbin.org/", request_id="r2",
                                           status=502, at=datetime.now(UTC), marker="m-r2"),
-                            fake_log="GET / 200 rid=r1\n")
+                            fake_log="GET / 200 rid=r1\n", run_id="run-1")
     assert verify([FakeSaw(reached=False)], unreached, SEED_IDS) == []
     [problem] = verify([FakeSaw()], unreached, SEED_IDS)
     assert problem.startswith("fake: expected reached, got no X-Fake-Internet header and no "
                               "log line for probe m-r2")
     logged = Observation(probe=unreached.probe, fake_log='GET / 200 rid=r1 ua="m-r2"\n')
     assert verify([FakeSaw()], logged, SEED_IDS) == []
+    assert verify([FakeSaw(reached=False)], logged, SEED_IDS) == [
+        "fake: expected not reached, got reached (its log has a line with the probe's marker)"]
 
 
 @pytest.mark.parametrize(("expectation", "settles"), [

@@ -117,6 +117,7 @@ def test_a_scenario_applies_waits_probes_and_cleans_up(fakes: local.LocalFakes,
     observed = run.last_observation
     assert observed is not None and observed.probe.status == 200
     assert observed.probe.headers.get(hosts.PROVENANCE) == fakes.run_id
+    assert observed.run_id == fakes.run_id  # the session's run id, compared by FakeSaw
     names = [name for name, _ in item.user_properties]
     for phase in ("apply", "propagate", "probe", "cleanup"):
         assert f"phase_{phase}" in names
@@ -137,6 +138,18 @@ def test_a_check_that_never_holds_gives_up_with_the_last_observation(
     assert "HTTP 200" in files["observation.txt"] or "status: 200" in files["probe.txt"]
     assert "BEGIN" not in files["manifests/applied.yaml"].replace("BEGIN CERTIFICATE", "")
     assert any(name == "evidence" for name, _ in item.user_properties)
+
+
+def test_an_answer_stamped_by_another_run_is_not_this_runs_fake(
+        fakes: local.LocalFakes, tmp_path: Path) -> None:
+    """X-Fake-Internet must equal the session's run id: here the session's id differs from
+    the one the fakes stamp (another run's fake internet answered), so FakeSaw never holds."""
+    run, _, _ = _run(fakes, tmp_path, replace(REACHES_FAKE, expect=(FakeSaw(),)))
+    run.observer.run_id = "another-run"  # as if the session were another run
+    with pytest.raises(WaitTimeout) as info:
+        run.execute()
+    assert f"expected X-Fake-Internet 'another-run' (this run), got {fakes.run_id!r}" in str(
+        info.value)
 
 
 def test_a_failing_run_writes_its_bundle_before_it_cleans_up(
