@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from egress_e2e.core.errors import CommandFailed, ConfigError
+from egress_e2e.core.errors import CommandFailed, ConfigError, format_command
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,32 @@ def _text(value: str | bytes | None) -> str:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     return value
+
+
+def logging_to(log: Path, run: Runner = run) -> Runner:
+    """``run``, with every command's full output appended to ``log`` (artifacts/logs/<tool>.log):
+    errors carry only a tail, and a person debugging a failed install wants all of it."""
+
+    def logged(argv: Sequence[str], **kwargs: Any) -> Completed:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            done = run(argv, **kwargs)
+        except CommandFailed as exc:
+            status = "timed out" if exc.returncode is None else f"exit {exc.returncode}"
+            _append(log, f"{started} $ {format_command(exc.argv)}", exc.stdout + exc.stderr,
+                    status)
+            raise
+        _append(log, f"{started} $ {format_command(done.argv)}", done.stdout + done.stderr,
+                f"exit {done.returncode}")
+        return done
+
+    return logged
+
+
+def _append(log: Path, command: str, output: str, status: str) -> None:
+    with log.open("a") as handle:
+        handle.write(f"--- {command}\n")
+        if output:
+            handle.write(output if output.endswith("\n") else output + "\n")
+        handle.write(f"--- {status}\n")

@@ -20,17 +20,22 @@ from pathlib import Path
 from filelock import FileLock
 
 from egress_e2e.core import proc
-from egress_e2e.core.errors import ClusterError, ConfigError, EgressE2EError
+from egress_e2e.core.errors import (
+    ClusterError,
+    CommandFailed,
+    ConfigError,
+    EgressE2EError,
+    WaitTimeout,
+)
 from egress_e2e.core.files import write_atomic
 from egress_e2e.core.paths import REPO_ROOT
 from egress_e2e.core.timeouts import DEFAULTS
+from egress_e2e.core.waits import until
+from egress_e2e.infra.tools import kubectl_path
 from egress_e2e.infra.versions import IstioRelease
 
 CLUSTERS_DIR = REPO_ROOT / "clusters"
 DEFAULT_CONFIG = CLUSTERS_DIR / "kind-single-node.yaml"
-# Docker label on every container the harness starts itself (fakes, helpers); `clean` removes
-# containers carrying it and nothing else.
-
 DELETE_TIMEOUT = 300.0
 
 # kind names become container names and DNS-ish host names: keep to a DNS label.
@@ -85,6 +90,55 @@ def docker_pull_argv(image: str, arch: str) -> list[str]:
 
 def docker_save_argv(image: str, arch: str, archive: Path) -> list[str]:
     return ["docker", "save", "--platform", f"linux/{arch}", "-o", str(archive), image]
+
+
+def export_logs_argv(kind: Path | str, name: str, dest: Path) -> list[str]:
+    return [str(kind), "export", "logs", str(dest), "--name", name]
+
+
+# kind labels each node container with its cluster's name.
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+
+
+def node_containers_argv(name: str) -> list[str]:
+    return ["docker", "ps", "--all", "--filter", f"label={KIND_CLUSTER_LABEL}={name}",
+            "--format", "{{.Names}} {{.State}}"]
+
+
+def stopped_nodes(stdout: str) -> list[str]:
+    """Node containers that are not running (after a reboot or a Docker restart)."""
+    found = [line.split(maxsplit=1) for line in stdout.splitlines() if line.strip()]
+    return [parts[0] for parts in found if len(parts) < 2 or parts[1].strip() != "running"]
+
+
+def docker_start_argv(containers: Sequence[str]) -> list[str]:
+    return ["docker", "start", *containers]
+
+
+def get_nodes_argv(kubectl: Path | str, kubeconfig: Path) -> list[str]:
+    return [str(kubectl), "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json",
+            "--request-timeout", "20s"]
+
+
+def nodes_not_ready(stdout: str) -> list[str]:
+    """``name: why`` for each node whose Ready condition is not True; a list with one entry
+    when there is no node at all. kind's ``--wait`` running out still exits 0, so the harness
+    reads the node itself."""
+    try:
+        items = json.loads(stdout).get("items", [])
+    except (json.JSONDecodeError, AttributeError):
+        return [f"kubectl printed no node list: {stdout[:120]!r}"]
+    if not items:
+        return ["no nodes"]
+    problems = []
+    for node in items:
+        name = node.get("metadata", {}).get("name", "?")
+        ready = [c for c in node.get("status", {}).get("conditions", []) or []
+                 if c.get("type") == "Ready"]
+        if not ready or ready[0].get("status") != "True":
+            reason = ready[0].get("reason", "unknown") if ready else "no Ready condition"
+            problems.append(f"{name}: {reason}")
+    return problems
 
 
 def parse_cluster_list(stdout: str) -> set[str]:
@@ -203,24 +257,34 @@ class ReadyCluster:
 
 
 class KindClusters:
-    def __init__(self, kind: Path, state: ClusterState, run: proc.Runner = proc.run) -> None:
+    def __init__(self, kind: Path, state: ClusterState, run: proc.Runner = proc.run, *,
+                 kubectl: Path | None = None, logs_dir: Path | None = None) -> None:
         self.kind = kind
         self.state = state
         self._run = run
+        self.kubectl = kubectl or kubectl_path()
+        # Where `kind export logs` writes when a create fails (the evidence of why).
+        self.logs_dir = logs_dir
 
     def existing(self) -> set[str]:
         done = self._run(get_clusters_argv(self.kind), timeout=60.0)
         return parse_cluster_list(done.stdout)
 
     def ensure(self, name: str, release: IstioRelease, node_image: str, *, reuse: bool,
-               config: Path = DEFAULT_CONFIG, timeout: float = DEFAULTS.cluster
-               ) -> ReadyCluster:
+               config: Path = DEFAULT_CONFIG, timeout: float = DEFAULTS.cluster,
+               interval: float = DEFAULTS.interval) -> ReadyCluster:
         plan = plan_cluster(check_name(name), self.existing(), self.state.ours(), reuse)
         kubeconfig = self.state.kubeconfig_path(name)
         if plan.action is Action.REUSE:
-            self._write_kubeconfig(name, kubeconfig)
-            return ReadyCluster(name, kubeconfig, node_image, created=False, ours=plan.ours)
-        if plan.action is Action.RECREATE:
+            problems = self.revive(name, kubeconfig, timeout=timeout, interval=interval)
+            if not problems:
+                return ReadyCluster(name, kubeconfig, node_image, created=False, ours=plan.ours)
+            if not plan.ours:
+                raise ClusterError(f"kind cluster {name} is not healthy ({'; '.join(problems)})"
+                                   " and egress-e2e did not create it, so it will not rebuild "
+                                   "it; fix it or pass --cluster-name to use another name")
+        if plan.action is not Action.CREATE:
+            # Left from an earlier run, or reused but unhealthy: ours, so rebuilt.
             self.delete(name)
         self.state.directory.mkdir(parents=True, exist_ok=True)
         # Recorded before kind runs: a create that fails half way still leaves a container we
@@ -231,13 +295,52 @@ class KindClusters:
             self._run(create_argv(self.kind, name, image=node_image, config=config,
                                   kubeconfig=kubeconfig),
                       timeout=timeout, note=f"creating kind cluster {name}")
+            kubeconfig.chmod(0o600)
+            self.wait_nodes_ready(name, kubeconfig, timeout=timeout, interval=interval)
         except BaseException:
-            # A half-made cluster must not be reused by the next --reuse-cluster run.
+            # A half-made cluster must not be reused by the next --reuse-cluster run; what
+            # kind saw goes to the artifacts first, since deleting the cluster destroys it.
+            with contextlib.suppress(EgressE2EError):
+                self.export_logs(name)
             with contextlib.suppress(EgressE2EError):
                 self.delete(name)
             raise
-        kubeconfig.chmod(0o600)
         return ReadyCluster(name, kubeconfig, node_image, created=True, ours=True)
+
+    def revive(self, name: str, kubeconfig: Path, *, timeout: float,
+               interval: float = DEFAULTS.interval) -> list[str]:
+        """A reused cluster, made usable: start node containers a reboot stopped, write its
+        kubeconfig, and wait for its nodes. Returns what is still wrong (empty: healthy)."""
+        stopped = stopped_nodes(self._run(node_containers_argv(name), timeout=60.0).stdout)
+        if stopped:
+            self._run(docker_start_argv(stopped), timeout=120.0,
+                      note=f"starting stopped nodes of kind cluster {name}")
+        self._write_kubeconfig(name, kubeconfig)
+        try:
+            self.wait_nodes_ready(name, kubeconfig, timeout=timeout, interval=interval)
+        except (WaitTimeout, CommandFailed) as exc:
+            return [str(exc)]
+        return []
+
+    def wait_nodes_ready(self, name: str, kubeconfig: Path, *, timeout: float,
+                         interval: float = DEFAULTS.interval) -> None:
+        def problems() -> list[str]:
+            done = self._run(get_nodes_argv(self.kubectl, kubeconfig), timeout=30.0,
+                             check=False)
+            if done.returncode != 0:
+                return [f"API server not answering: {done.stderr.strip()[-200:]}"]
+            return nodes_not_ready(done.stdout)
+
+        until(problems, lambda found: not found, what=f"kind cluster {name}: nodes not Ready",
+              timeout=timeout, interval=interval,
+              describe=lambda found: "last seen: " + "; ".join(found))
+
+    def export_logs(self, name: str) -> Path | None:
+        if self.logs_dir is None:
+            return None
+        dest = self.logs_dir / f"kind-{name}"
+        self._run(export_logs_argv(self.kind, name, dest), timeout=300.0, check=False)
+        return dest
 
     def delete(self, name: str) -> None:
         if not may_delete(name, self.state.ours()):

@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError
 from egress_e2e.core.waits import until
@@ -35,6 +37,9 @@ INSTALL_TIMEOUT = 900.0
 AccessLogEncoding = Literal["TEXT", "JSON"]
 Deployment = Mapping[str, Any]
 FetchDeployment = Callable[[str, str], Deployment | None]
+# The mesh config as istiod reads it (ConfigMap istio, key mesh), or None when there is none.
+FetchMeshConfig = Callable[[], str | None]
+MESH_CONFIGMAP = "istio"
 
 _VERSION_IN_TAG = re.compile(r"(\d+\.\d+\.\d+(?:-(?:alpha|beta|rc)\.\d+)?)")
 
@@ -102,14 +107,17 @@ def installed_version(istiod: Deployment | None) -> str | None:
 class InstallAction(StrEnum):
     INSTALL = "install"
     SKIP = "skip"
+    REPAIR = "repair"    # the wanted version, but incomplete: istioctl install converges it
 
 
-def plan_install(wanted: IstioRelease, installed: str | None, where: str) -> InstallAction:
-    """Install when there is no Istio, skip when it is the wanted version, stop otherwise."""
+def plan_install(wanted: IstioRelease, installed: str | None, where: str,
+                 incomplete: Sequence[str] = ()) -> InstallAction:
+    """Install when there is no Istio, skip when it is the wanted version and complete, repair
+    (install again: istioctl install is idempotent) when it is incomplete, stop otherwise."""
     if installed is None:
         return InstallAction.INSTALL
     if installed == wanted.version:
-        return InstallAction.SKIP
+        return InstallAction.REPAIR if incomplete else InstallAction.SKIP
     raise ClusterError(
         f"Istio {installed} is installed on {where}, but this run wants {wanted.version}; "
         f"run with --istio-version {installed}, or delete the cluster ('make clean') first"
@@ -153,6 +161,74 @@ def detect_existing(kubeconfig: Path, requested: str | None, versions: Versions,
     reader = fetch or kubectl_deployment_fetcher(kubeconfig)
     found = installed_version(reader(NAMESPACE, ISTIOD))
     return check_existing(found, requested, versions, f"the cluster in {kubeconfig}")
+
+
+# ---- is the install what the scenarios rely on ----
+
+def mesh_config_problems(mesh: str | None, *, encoding: AccessLogEncoding = "TEXT",
+                         outbound_mode: bool = True) -> list[str]:
+    """What the harness's install sets and its evidence relies on, missing from ``mesh``: the
+    proxies' access log on stdout (every LogLine reads it) in the encoding the parsers expect,
+    and, for the harness's own install, REGISTRY_ONLY (scenarios also render their mode per
+    namespace; ``outbound_mode=False`` skips it for a cluster that is not ours)."""
+    if mesh is None:
+        return [f"no ConfigMap {NAMESPACE}/{MESH_CONFIGMAP} with a mesh config"]
+    try:
+        config = yaml.safe_load(mesh) or {}
+    except yaml.YAMLError as exc:
+        return [f"mesh config is not YAML: {str(exc).splitlines()[0]}"]
+    if not isinstance(config, dict):
+        return ["mesh config is not a mapping"]
+    problems = []
+    if config.get("accessLogFile") != "/dev/stdout":
+        problems.append(f"accessLogFile is {config.get('accessLogFile')!r}, "
+                        "not '/dev/stdout' (the scenarios read the proxies' access logs)")
+    # Istio's default encoding is TEXT; an absent key means TEXT.
+    if str(config.get("accessLogEncoding") or "TEXT") != encoding:
+        problems.append(f"accessLogEncoding is {config.get('accessLogEncoding')!r}, "
+                        f"not {encoding}")
+    mode = (config.get("outboundTrafficPolicy") or {}).get("mode")
+    if outbound_mode and mode != "REGISTRY_ONLY":
+        problems.append(f"outboundTrafficPolicy.mode is {mode!r}, not 'REGISTRY_ONLY'")
+    return problems
+
+
+def install_problems(fetch: FetchDeployment, fetch_mesh: FetchMeshConfig, *,
+                     encoding: AccessLogEncoding = "TEXT") -> list[str]:
+    """Why an install of the right version is not the harness's install (after an interrupted
+    `istioctl install`, or someone else's): the egress gateway, and the mesh config."""
+    problems = [] if fetch(NAMESPACE, EGRESS_GATEWAY) is not None else [
+        f"no {EGRESS_GATEWAY} Deployment in {NAMESPACE}"]
+    return problems + mesh_config_problems(fetch_mesh(), encoding=encoding)
+
+
+def parse_mesh_configmap(stdout: str) -> str | None:
+    if not stdout.strip():
+        return None
+    try:
+        found = json.loads(stdout)
+    except json.JSONDecodeError as exc:
+        raise ClusterError(f"kubectl printed no JSON for a ConfigMap: {stdout[:200]!r}") from exc
+    mesh = (found.get("data") or {}).get("mesh") if isinstance(found, dict) else None
+    return str(mesh) if mesh is not None else None
+
+
+def get_configmap_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str
+                       ) -> list[str]:
+    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "get",
+            "configmap", name, "-o", "json", "--ignore-not-found"]
+
+
+def kubectl_mesh_config_fetcher(kubeconfig: Path, run: proc.Runner = proc.run,
+                                kubectl: Path | None = None) -> FetchMeshConfig:
+    binary = kubectl or tools.kubectl_path()
+
+    def fetch() -> str | None:
+        done = run(get_configmap_argv(binary, kubeconfig, NAMESPACE, MESH_CONFIGMAP),
+                   timeout=60.0)
+        return parse_mesh_configmap(done.stdout)
+
+    return fetch
 
 
 # ---- readiness ----
@@ -237,6 +313,7 @@ class IstioOutcome:
     action: InstallAction
     ready_seconds: float
     analyze: AnalyzeResult
+    repaired: tuple[str, ...] = ()   # what was incomplete when the action is REPAIR
 
 
 class Istioctl:
@@ -256,13 +333,18 @@ class Istioctl:
 
 def ensure_istio(istioctl: Istioctl, release: IstioRelease, kubeconfig: Path,
                  fetch: FetchDeployment, *, where: str, encoding: AccessLogEncoding = "TEXT",
-                 ready_timeout: float = 300.0) -> IstioOutcome:
-    """Install (or find already installed) ``release``, wait for it, and analyze."""
-    action = plan_install(release, installed_version(fetch(NAMESPACE, ISTIOD)), where)
-    if action is InstallAction.INSTALL:
+                 ready_timeout: float = 300.0,
+                 fetch_mesh: FetchMeshConfig | None = None) -> IstioOutcome:
+    """Install (or find already installed, and complete) ``release``, wait for it, analyze."""
+    installed = installed_version(fetch(NAMESPACE, ISTIOD))
+    incomplete = (install_problems(fetch, fetch_mesh, encoding=encoding)
+                  if installed == release.version and fetch_mesh is not None else [])
+    action = plan_install(release, installed, where, incomplete)
+    if action is not InstallAction.SKIP:
         istioctl.install(release, kubeconfig, encoding)
     seconds = wait_for_deployments(fetch, (ISTIOD, EGRESS_GATEWAY), timeout=ready_timeout)
-    return IstioOutcome(release.version, action, seconds, istioctl.analyze(kubeconfig))
+    return IstioOutcome(release.version, action, seconds, istioctl.analyze(kubeconfig),
+                        tuple(incomplete))
 
 
 def get_deployment_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str

@@ -4,6 +4,7 @@ hand it to xdist workers as JSON."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import shutil
 import tempfile
@@ -12,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from egress_e2e.core import paths
-from egress_e2e.core.errors import ClusterError, ConfigError
+from egress_e2e.core import paths, proc
+from egress_e2e.core.errors import ClusterError, ConfigError, clip, tail_lines
 from egress_e2e.core.labels import new_run_id
 from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
@@ -28,7 +29,7 @@ from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeApi, KubeClient
 from egress_e2e.infra.rollout import wait_pod_ip
 from egress_e2e.scenario.identity import DEFAULT_TRUST_DOMAIN
-from egress_e2e.session import dnscheck
+from egress_e2e.session import dnscheck, leftovers
 from egress_e2e.session.settings import Settings
 
 
@@ -157,6 +158,12 @@ class _Setup:
     def timeouts(self) -> Timeouts:
         return self.settings.timeouts
 
+    @property
+    def logs_dir(self) -> Path:
+        """Each tool's whole output (kind.log, istioctl.log) and `kind export logs` on a failed
+        create: errors carry only a tail."""
+        return self.settings.artifacts_dir.resolve() / "logs"
+
     def prepare(self) -> E2EEnvironment:
         versions = versions_mod.load()
         private_dir = Path(tempfile.mkdtemp(prefix=f"egress-e2e-{self.run_id}-"))  # 0700
@@ -164,6 +171,8 @@ class _Setup:
         target = self.kind(versions) if self.settings.uses_kind else self.existing(versions)
         api = KubeClient(target.kubeconfig)
         kubernetes_version = api.server_version()
+        # Runs after the fakes and the DNS edit are undone, before a cluster we made is deleted.
+        self.stack.callback(leftovers.sweep, target.kubeconfig, self.run_id)
         fakes = self.fakes(private_dir, target.kubeconfig, api)
         return E2EEnvironment(
             run_id=self.run_id, kubeconfig=target.kubeconfig,
@@ -180,7 +189,10 @@ class _Setup:
         settings, timer = self.settings, self.timer
         release = versions.istio(settings.istio_version)
         with timer.phase("preflight", "Docker engine answers"):
-            docker.require_engine()
+            # Exported as DOCKER_HOST when found through a context or a fallback socket, so
+            # kind, the docker CLI and testcontainers talk to the engine that answered here.
+            engine = docker.require_engine()
+        timer.emit(f"[preflight] Docker engine: {engine.url} ({engine.source})")
         with timer.phase("tools", f"kind {versions.kind.version} and istioctl "
                                   f"{release.version} verified"):
             kind = tools.kind_binary(versions, explicit=settings.kind_bin)
@@ -188,10 +200,15 @@ class _Setup:
         ready = self.cluster(versions, release, kind)
         with timer.phase("istio", f"{release.version} ready"):
             outcome = istio.ensure_istio(
-                istio.Istioctl(istioctl), release, ready.kubeconfig,
+                istio.Istioctl(istioctl, run=proc.logging_to(self.logs_dir / "istioctl.log")),
+                release, ready.kubeconfig,
                 istio.kubectl_deployment_fetcher(ready.kubeconfig), where=ready.name,
                 encoding=settings.access_log_encoding,
-                ready_timeout=self.timeouts.istio)
+                ready_timeout=self.timeouts.istio,
+                fetch_mesh=istio.kubectl_mesh_config_fetcher(ready.kubeconfig))
+        if outcome.repaired:
+            timer.emit(f"[istio] {release.version} was incomplete ({'; '.join(outcome.repaired)})"
+                       ": istioctl install ran again")
         if not outcome.analyze.clean:
             timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
         return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
@@ -205,12 +222,23 @@ class _Setup:
         KubeClient(kubeconfig)  # a kubeconfig that does not load fails here, in one line
         found = istio.detect_existing(kubeconfig, self.settings.istio_version, versions)
         self.timer.emit(found.message)
+        # Not our install: its outbound mode is set per scenario namespace instead; its access
+        # log is the one thing the evidence cannot do without.
+        problems = istio.mesh_config_problems(
+            istio.kubectl_mesh_config_fetcher(kubeconfig)(),
+            encoding=self.settings.access_log_encoding, outbound_mode=False)
+        if problems:
+            raise ClusterError(f"the mesh on {kubeconfig} does not suit the scenarios: "
+                               f"{'; '.join(problems)}; set meshConfig.accessLogFile=/dev/stdout"
+                               f" (and --access-log-encoding to match) and run again")
         return _Target(kubeconfig, found.version)
 
     def cluster(self, versions: versions_mod.Versions, release: versions_mod.IstioRelease,
                 kind: Path) -> cluster.ReadyCluster:
         settings, timer = self.settings, self.timer
-        clusters = cluster.KindClusters(kind, cluster.ClusterState(paths.state_dir()))
+        clusters = cluster.KindClusters(kind, cluster.ClusterState(paths.state_dir()),
+                                        run=proc.logging_to(self.logs_dir / "kind.log"),
+                                        logs_dir=self.logs_dir)
         name = settings.cluster_name or cluster.default_cluster_name(release)
         image = versions.node_image_for(release)
         with timer.phase("cluster", f"{name} ready"):
@@ -243,25 +271,52 @@ class _Setup:
                 running = _start_in_cluster(api, run_id, pki, kubeconfig,
                                             self.timeouts.fakes)
         entries = dict(running.dns_entries())
-        with timer.phase("dns", "cluster DNS answers the seed host names with the fakes"):
-            self.stack.callback(_edit_corefile, api, coredns.remove_fake_hosts)
+        with timer.phase("dns", "every CoreDNS replica answers the seed host names with "
+                                "the fakes"):
+            self.stack.callback(_undo_corefile, api)
             _edit_corefile(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
+            # Every replica restarted on the edited Corefile, none left on the old one.
+            dnscheck.restart_coredns(api, timeout=self.timeouts.dns)
             dnscheck.wait_for_fake_dns(api, run_id, entries, image("curl").ref,
-                                       timeout=self.timeouts.dns)
+                                       timeout=self.timeouts.dns,
+                                       diagnose=lambda: _fake_log_tails(running))
         return FakeInternetInfo(placement=settings.fakes, pki_dir=pki.directory, dns=entries,
                                 connect_proxy_address=running.connect_proxy_address)
 
 
-def _edit_corefile(api: KubeApi, change: Callable[[str], str]) -> None:
+def _undo_corefile(api: KubeApi) -> None:
+    """Remove the block, and restart CoreDNS (without waiting) so no replica keeps answering
+    the seeds' names with fakes that are gone."""
+    if _edit_corefile(api, coredns.remove_fake_hosts):
+        api.restart_deployment(coredns.COREDNS_NAMESPACE, coredns.COREDNS_DEPLOYMENT,
+                               datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+
+
+def _fake_log_tails(running: FakeInternet) -> str:
+    """The fakes' last log lines, for the error that says they do not answer."""
+    parts = []
+    for name, read in (("nginx", running.nginx_access_log),
+                       ("connect-proxy", running.proxy_access_log)):
+        try:
+            parts.append(f"{name} log tail: {tail_lines(read()) or '(empty)'}")
+        except Exception as exc:  # diagnostics only: say why there is none
+            parts.append(f"{name} log: {clip(str(exc))}")
+    return "; ".join(parts)
+
+
+def _edit_corefile(api: KubeApi, change: Callable[[str], str]) -> bool:
+    """Apply ``change`` to the Corefile; True when it changed something."""
     data = api.configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP)
     corefile = data.get(coredns.COREFILE_KEY)
     if corefile is None:
         raise ClusterError(f"configmap {coredns.COREDNS_NAMESPACE}/{coredns.COREDNS_CONFIGMAP}"
                            f" has no {coredns.COREFILE_KEY}")
     updated = change(corefile)
-    if updated != corefile:
-        api.replace_configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP,
-                                   {coredns.COREFILE_KEY: updated})
+    if updated == corefile:
+        return False
+    api.replace_configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP,
+                               {coredns.COREFILE_KEY: updated})
+    return True
 
 
 def _start_in_cluster(api: KubeApi, run_id: str, pki: Pki, kubeconfig: Path,

@@ -3,6 +3,7 @@ only clusters we created are ever deleted."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from egress_e2e.core import paths, proc
-from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError
+from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
 from egress_e2e.infra import cluster
 from egress_e2e.infra.versions import Versions
 
@@ -19,15 +20,32 @@ class RecordingKind:
     """Stands in for `proc.run` where kind cannot run (no Docker here): records each argv and
     answers `kind get clusters` from a set; `create` writes the kubeconfig kind would write."""
 
-    def __init__(self, existing: set[str]) -> None:
+    def __init__(self, existing: set[str], *, ready: bool = True,
+                 stopped: tuple[str, ...] = ()) -> None:
         self.existing = set(existing)
         self.calls: list[list[str]] = []
+        self.ready = ready            # what `kubectl get nodes` says of the node
+        self.stopped = list(stopped)  # node containers `docker ps` lists as exited
+
+    @property
+    def kind_calls(self) -> list[list[str]]:
+        return [c for c in self.calls if c[0].endswith("kind")]
 
     def __call__(self, argv: list[str], **kwargs: Any) -> proc.Completed:
         self.calls.append(list(argv))
         verb = argv[1:3]
         out = ""
-        if verb == ["get", "clusters"]:
+        if argv[:2] == ["docker", "ps"]:
+            out = "".join(f"{name} exited\n" for name in self.stopped)
+        elif argv[:2] == ["docker", "start"]:
+            self.stopped = []
+        elif "nodes" in argv and "get" in argv:
+            status = "True" if self.ready and not self.stopped else "False"
+            out = json.dumps({"items": [{"metadata": {"name": "c-control-plane"}, "status": {
+                "conditions": [{"type": "Ready", "status": status,
+                                "reason": "KubeletReady" if status == "True"
+                                else "KubeletNotReady"}]}}]})
+        elif verb == ["get", "clusters"]:
             out = "\n".join(sorted(self.existing)) + "\n"
         elif verb == ["create", "cluster"]:
             name = argv[argv.index("--name") + 1]
@@ -124,7 +142,7 @@ def test_create_records_state_and_delete_forgets(tmp_path, repo_versions) -> Non
     record = state.records()[name]
     assert record.istio_version == release.version
     assert record.node_image == repo_versions.node_image_for(release)
-    assert kind.calls[-1][:3] == ["/bin/kind", "create", "cluster"]
+    assert kind.kind_calls[-1][:3] == ["/bin/kind", "create", "cluster"]
 
     clusters.delete(name)
     assert name not in state.ours() and not ready.kubeconfig.exists()
@@ -153,7 +171,7 @@ def test_reusing_a_foreign_cluster_keeps_it_foreign(tmp_path, repo_versions) -> 
     assert state.ours() == set()
     assert ready.kubeconfig.read_text().startswith("apiVersion: v1")
     assert ready.kubeconfig.stat().st_mode & 0o777 == 0o600
-    assert [c[1:3] for c in kind.calls] == [["get", "clusters"], ["get", "kubeconfig"]]
+    assert [c[1:3] for c in kind.kind_calls] == [["get", "clusters"], ["get", "kubeconfig"]]
 
 
 def test_leftover_cluster_of_ours_is_recreated_without_reuse(tmp_path, repo_versions) -> None:
@@ -168,7 +186,7 @@ def test_leftover_cluster_of_ours_is_recreated_without_reuse(tmp_path, repo_vers
 
     clusters.ensure(name, release, image, reuse=False)
 
-    assert [c[1:3] for c in kind.calls] == [
+    assert [c[1:3] for c in kind.kind_calls] == [
         ["get", "clusters"], ["delete", "cluster"], ["create", "cluster"]]
     assert name in state.ours()
 
@@ -205,3 +223,86 @@ def test_a_create_that_fails_deletes_the_half_made_cluster(tmp_path, repo_versio
         clusters.ensure(name, release, repo_versions.node_image_for(release), reuse=True)
     assert kind.calls[-1] == ["/bin/kind", "delete", "cluster", "--name", name]
     assert name not in state.ours() and name not in kind.existing
+
+
+def _cluster(tmp_path: Path, kind: RecordingKind, **kwargs: Any) -> cluster.KindClusters:
+    return cluster.KindClusters(Path("/bin/kind"), cluster.ClusterState(tmp_path / "state"),
+                                run=kind, kubectl=Path("/venv/kubectl"), **kwargs)
+
+
+def test_a_reused_cluster_after_a_reboot_gets_its_nodes_started(tmp_path, repo_versions) -> None:
+    release = repo_versions.istio()
+    name = cluster.default_cluster_name(release)
+    kind = RecordingKind(existing={name}, stopped=(f"{name}-control-plane",))
+    ready = _cluster(tmp_path, kind).ensure(name, release, repo_versions.node_image_for(release),
+                                            reuse=True, interval=0.01)
+    assert not ready.created
+    assert ["docker", "start", f"{name}-control-plane"] in kind.calls
+    assert kind.calls.index(["docker", "start", f"{name}-control-plane"]) < next(
+        i for i, c in enumerate(kind.calls) if "nodes" in c)
+    assert kind.calls[0][:2] == ["/bin/kind", "get"] and ["docker", "ps", "--all", "--filter",
+                                f"label=io.x-k8s.kind.cluster={name}", "--format",
+                                "{{.Names}} {{.State}}"] in kind.calls
+
+
+def test_an_unhealthy_reused_cluster_of_ours_is_rebuilt(tmp_path, repo_versions) -> None:
+    release = repo_versions.istio()
+    name = cluster.default_cluster_name(release)
+    image = repo_versions.node_image_for(release)
+    kind = RecordingKind(existing=set())
+    clusters = _cluster(tmp_path, kind)
+    clusters.ensure(name, release, image, reuse=True, interval=0.01)
+    kind.ready = False
+    kind.calls.clear()
+
+    def heal_on_create(argv: list[str], **kwargs: Any) -> proc.Completed:
+        if argv[1:3] == ["create", "cluster"]:
+            kind.ready = True
+        return kind(argv, **kwargs)
+
+    clusters._run = heal_on_create
+    ready = clusters.ensure(name, release, image, reuse=True, timeout=0.05, interval=0.01)
+    assert ready.created
+    assert [c[1:3] for c in kind.kind_calls] == [
+        ["get", "clusters"], ["get", "kubeconfig"], ["delete", "cluster"], ["create", "cluster"]]
+
+
+def test_an_unhealthy_foreign_cluster_is_one_line_and_kept(tmp_path, repo_versions) -> None:
+    release = repo_versions.istio()
+    name = cluster.default_cluster_name(release)
+    kind = RecordingKind(existing={name}, ready=False)
+    with pytest.raises(ClusterError) as caught:
+        _cluster(tmp_path, kind).ensure(name, release, repo_versions.node_image_for(release),
+                                        reuse=True, timeout=0.05, interval=0.01)
+    message = str(caught.value)
+    assert "\n" not in message and "not healthy" in message and "KubeletNotReady" in message
+    assert not [c for c in kind.kind_calls if c[1] in ("delete", "create")]
+
+
+def test_a_create_whose_node_never_gets_ready_keeps_kinds_logs(tmp_path, repo_versions) -> None:
+    """kind's --wait running out still exits 0: the node is read, and the logs exported into
+    the artifacts before the half-made cluster goes."""
+    release = repo_versions.istio()
+    name = cluster.default_cluster_name(release)
+    kind = RecordingKind(existing=set(), ready=False)
+    logs = tmp_path / "artifacts" / "logs"
+    with pytest.raises(WaitTimeout, match=r"nodes not Ready.*KubeletNotReady"):
+        _cluster(tmp_path, kind, logs_dir=logs).ensure(
+            name, release, repo_versions.node_image_for(release), reuse=False, timeout=0.05,
+            interval=0.01)
+    verbs = [c[1:3] for c in kind.kind_calls]
+    assert verbs[-3:] == [["create", "cluster"], ["export", "logs"], ["delete", "cluster"]]
+    export = kind.kind_calls[-2]
+    assert export == ["/bin/kind", "export", "logs", str(logs / f"kind-{name}"), "--name", name]
+
+
+@pytest.mark.parametrize(("listing", "problems"), [
+    ('{"items": []}', ["no nodes"]),
+    ("error: the server doesn't have a resource type", ["kubectl printed no node list: "
+                                                        "\"error: the server doesn't have a "
+                                                        "resource type\""]),
+    ('{"items": [{"metadata": {"name": "n"}, "status": {"conditions": []}}]}',
+     ["n: no Ready condition"]),
+])
+def test_nodes_not_ready_says_why(listing: str, problems: list[str]) -> None:
+    assert cluster.nodes_not_ready(listing) == problems

@@ -243,3 +243,106 @@ def test_detect_existing_reads_istiod_and_names_the_kubeconfig(repo_versions, tm
     assert seen == [("istio-system", "istiod")]
     assert found.release == release
     assert found.message == f"[istio] the cluster in {tmp_path / 'kc'} runs Istio {release.version}"
+
+
+# The mesh config as `istioctl install` writes it into ConfigMap istio-system/istio with the
+# harness's --set flags (defaultConfig and the rest trimmed: they are not read).
+HARNESS_MESH = """\
+accessLogEncoding: TEXT
+accessLogFile: /dev/stdout
+defaultConfig:
+  discoveryAddress: istiod.istio-system.svc:15012
+outboundTrafficPolicy:
+  mode: REGISTRY_ONLY
+rootNamespace: istio-system
+trustDomain: cluster.local
+"""
+
+
+@pytest.mark.parametrize(("mesh", "outbound", "problems"), [
+    (HARNESS_MESH, True, []),
+    (HARNESS_MESH.replace("accessLogEncoding: TEXT\n", ""), True, []),  # TEXT is the default
+    (HARNESS_MESH.replace("accessLogFile: /dev/stdout\n", ""), True,
+     ["accessLogFile is None, not '/dev/stdout' (the scenarios read the proxies' access logs)"]),
+    (HARNESS_MESH.replace("mode: REGISTRY_ONLY", "mode: ALLOW_ANY"), True,
+     ["outboundTrafficPolicy.mode is 'ALLOW_ANY', not 'REGISTRY_ONLY'"]),
+    (HARNESS_MESH.replace("mode: REGISTRY_ONLY", "mode: ALLOW_ANY"), False, []),
+    (None, True, ["no ConfigMap istio-system/istio with a mesh config"]),
+    ("a: [b", True, ["mesh config is not YAML: while parsing a flow sequence"]),
+])
+def test_mesh_config_problems(mesh: str | None, outbound: bool, problems: list[str]) -> None:
+    assert istio.mesh_config_problems(mesh, outbound_mode=outbound) == problems
+
+
+def test_json_encoding_is_checked_when_the_run_wants_it() -> None:
+    assert istio.mesh_config_problems(HARNESS_MESH, encoding="JSON") == [
+        "accessLogEncoding is 'TEXT', not JSON"]
+
+
+def _recording_istioctl(calls: list[list[str]]) -> istio.Istioctl:
+    def run(argv: list[str], **kwargs: Any) -> proc.Completed:
+        calls.append(list(argv))
+        return proc.Completed(tuple(argv), 0, "✔ No validation issues found.\n", "")
+
+    return istio.Istioctl(Path("istioctl"), run=run)
+
+
+def test_an_incomplete_install_of_the_right_version_is_installed_again(repo_versions,
+                                                                        tmp_path) -> None:
+    """After an interrupted install: istiod is there, the egress gateway is not, and the access
+    log was never switched on. istioctl install converges it instead of the run failing later."""
+    release = repo_versions.istio()
+    calls: list[list[str]] = []
+    gateway_created = False
+
+    def fetch(namespace: str, name: str) -> dict[str, Any] | None:
+        if name == "istiod":
+            return _istiod(image=f"docker.io/istio/pilot:{release.version}")
+        return _istiod(image="x") if gateway_created else None
+
+    def mesh() -> str:
+        return HARNESS_MESH.replace("accessLogFile: /dev/stdout\n", "")
+
+    istioctl = _recording_istioctl(calls)
+    real_install = istioctl.install
+
+    def install(*args: Any, **kwargs: Any) -> None:
+        nonlocal gateway_created
+        real_install(*args, **kwargs)
+        gateway_created = True
+
+    istioctl.install = install  # type: ignore[method-assign]
+    outcome = istio.ensure_istio(istioctl, release, tmp_path / "k", fetch, where="c",
+                                 fetch_mesh=mesh)
+    assert outcome.action is istio.InstallAction.REPAIR
+    assert outcome.repaired[0] == "no istio-egressgateway Deployment in istio-system"
+    assert "accessLogFile" in outcome.repaired[1]
+    assert [c[1] for c in calls] == ["install", "analyze"]
+
+
+def test_a_complete_install_is_left_alone(repo_versions, tmp_path) -> None:
+    release = repo_versions.istio()
+    calls: list[list[str]] = []
+
+    def fetch(namespace: str, name: str) -> dict[str, Any]:
+        return _istiod(image=f"docker.io/istio/pilot:{release.version}")
+
+    outcome = istio.ensure_istio(_recording_istioctl(calls), release, tmp_path / "k", fetch,
+                                 where="c", fetch_mesh=lambda: HARNESS_MESH)
+    assert outcome.action is istio.InstallAction.SKIP and outcome.repaired == ()
+    assert [c[1] for c in calls] == ["analyze"]
+
+
+def test_mesh_configmap_read_as_kubectl_prints_it(tmp_path) -> None:
+    sent: list[list[str]] = []
+
+    def run(argv: list[str], **kwargs: Any) -> proc.Completed:
+        sent.append(list(argv))
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"mesh": HARNESS_MESH}}
+        return proc.Completed(tuple(argv), 0, json.dumps(body), "")
+
+    fetch = istio.kubectl_mesh_config_fetcher(tmp_path / "k", run=run, kubectl=Path("kubectl"))
+    assert fetch() == HARNESS_MESH
+    assert sent == [["kubectl", "--kubeconfig", str(tmp_path / "k"), "-n", "istio-system", "get",
+                     "configmap", "istio", "-o", "json", "--ignore-not-found"]]
+    assert istio.parse_mesh_configmap("") is None
