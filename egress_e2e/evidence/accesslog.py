@@ -21,6 +21,19 @@ from egress_e2e.core.errors import clip
 
 _Entry = TypeVar("_Entry")
 
+# Istio's default TEXT access-log format (1.23+), as istiod writes it into every proxy's access
+# log config (pilot/pkg/model/telemetry_logging.go); the parser below reads lines of it, and the
+# offline tests run real Envoy with it.
+ISTIO_TEXT_FORMAT = (
+    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
+    '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% '
+    '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
+    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
+    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% '
+    '%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% '
+    '%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n'
+)
+
 # Envoy does not escape a double quote inside a quoted field, so the User-Agent (the one field a
 # client controls freely) is matched greedily between its neighbours; the fields around it cannot
 # contain quotes (ids, host names, addresses). Unquoted fields never hold spaces: Envoy turns

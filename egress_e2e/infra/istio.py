@@ -203,20 +203,10 @@ def install_problems(fetch: FetchDeployment, fetch_mesh: FetchMeshConfig, *,
 
 
 def parse_mesh_configmap(stdout: str) -> str | None:
-    if not stdout.strip():
-        return None
-    try:
-        found = json.loads(stdout)
-    except json.JSONDecodeError as exc:
-        raise ClusterError(f"kubectl printed no JSON for a ConfigMap: {stdout[:200]!r}") from exc
-    mesh = (found.get("data") or {}).get("mesh") if isinstance(found, dict) else None
+    """kubectl's answer: the ``mesh`` key of ConfigMap istio, or None when there is none."""
+    found = _kubectl_json(stdout, "ConfigMap")
+    mesh = (found.get("data") or {}).get("mesh") if found is not None else None
     return str(mesh) if mesh is not None else None
-
-
-def get_configmap_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str
-                       ) -> list[str]:
-    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "get",
-            "configmap", name, "-o", "json", "--ignore-not-found"]
 
 
 def kubectl_mesh_config_fetcher(kubeconfig: Path, run: proc.Runner = proc.run,
@@ -224,7 +214,7 @@ def kubectl_mesh_config_fetcher(kubeconfig: Path, run: proc.Runner = proc.run,
     binary = kubectl or tools.kubectl_path()
 
     def fetch() -> str | None:
-        done = run(get_configmap_argv(binary, kubeconfig, NAMESPACE, MESH_CONFIGMAP),
+        done = run(get_argv(binary, kubeconfig, NAMESPACE, "configmap", MESH_CONFIGMAP),
                    timeout=60.0)
         return parse_mesh_configmap(done.stdout)
 
@@ -347,22 +337,34 @@ def ensure_istio(istioctl: Istioctl, release: IstioRelease, kubeconfig: Path,
                         tuple(incomplete))
 
 
+def get_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, kind: str, name: str
+             ) -> list[str]:
+    """``kubectl get`` of one object as JSON; nothing at all when it does not exist."""
+    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "get", kind, name,
+            "-o", "json", "--ignore-not-found"]
+
+
 def get_deployment_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str
                         ) -> list[str]:
-    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "get",
-            "deployment", name, "-o", "json", "--ignore-not-found"]
+    return get_argv(kubectl, kubeconfig, namespace, "deployment", name)
 
 
 def parse_deployment(stdout: str) -> Deployment | None:
     """kubectl's answer: a Deployment as JSON, or nothing when --ignore-not-found hit."""
+    return _kubectl_json(stdout, "Deployment")
+
+
+def _kubectl_json(stdout: str, kind: str) -> dict[str, Any] | None:
+    """One object of ``kind`` as kubectl printed it, or None for the empty answer of
+    ``--ignore-not-found``."""
     if not stdout.strip():
         return None
     try:
         found = json.loads(stdout)
     except json.JSONDecodeError as exc:
-        raise ClusterError(f"kubectl printed no JSON for a deployment: {stdout[:200]!r}") from exc
-    if not isinstance(found, dict) or found.get("kind") != "Deployment":
-        raise ClusterError(f"expected a Deployment from kubectl, got {str(found)[:200]!r}")
+        raise ClusterError(f"kubectl printed no JSON for a {kind}: {stdout[:200]!r}") from exc
+    if not isinstance(found, dict) or found.get("kind") != kind:
+        raise ClusterError(f"expected a {kind} from kubectl, got {str(found)[:200]!r}")
     return found
 
 

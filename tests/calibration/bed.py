@@ -39,6 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from egress_e2e.core import localproc, waits
 from egress_e2e.evidence import accesslog, probe, verify
+from egress_e2e.evidence.accesslog import ISTIO_TEXT_FORMAT
 from egress_e2e.fakes.local import LocalFakes
 from egress_e2e.fakes.pki import write_private_key
 from egress_e2e.scenario import hosts
@@ -62,16 +63,6 @@ APP_SA = "default"
 GATEWAY_NAME = "egress-gateway"
 # istio-proxy flushes access logs every second (pkg/envoy/proxy.go); 50 ms keeps the bed quick.
 FLUSH_MS = 50
-# Istio's default TEXT format, as pilot/pkg/model/telemetry_logging.go prints it (FIELD-NOTES).
-ISTIO_TEXT_FORMAT = (
-    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
-    '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% '
-    '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
-    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
-    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% '
-    '%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% '
-    '%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n'
-)
 
 FakePort = Literal["tls", "mtls", "untrusted"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 import pytest
 
@@ -236,17 +237,26 @@ def test_connect_tunnel_counts_one_proxy_connection_per_tunnel(bed: Bed, index: 
         start = before.get("external_proxy_cluster", 0)
         result = flow.run_probe(check)
         assert result.status == 200, result.describe()
+        target = ("127.0.0.1", flow.fakes.ports.tls)
+        # The counter moves when the tunnel opens; the proxy writes its line when the tunnel
+        # closes and flushes its log on a timer: wait for both.
         observed = waits.latest(
             functools.partial(flow.observe, result, before),
-            functools.partial(_counted_beyond, start), timeout=5, interval=0.05)
+            functools.partial(_counted_and_logged, start, target), timeout=5, interval=0.05)
         assert observed.counters_after["external_proxy_cluster"] - start == 1
         assert during(observed, observed.gateway_log) == []  # no access log on the filter
-        tunnels = [e for e in observed.proxy_log if observed.in_window(e.start_time)
-                   and (e.target_host, e.target_port) == ("127.0.0.1", flow.fakes.ports.tls)]
+        tunnels = _tunnels(observed, target)
         assert tunnels and tunnels[-1].response_code == 200
         assert result.headers[hosts.SAW_SNI] == host
 
 
-def _counted_beyond(start: int, observed: verify.Observation) -> list[str]:
-    return ([] if observed.counters_after.get("external_proxy_cluster", 0) > start
-            else ["external_proxy_cluster has not counted the tunnel yet"])
+def _tunnels(observed: verify.Observation, target: tuple[str, int]) -> list[Any]:
+    return [e for e in observed.proxy_log if observed.in_window(e.start_time)
+            and (e.target_host, e.target_port) == target]
+
+
+def _counted_and_logged(start: int, target: tuple[str, int],
+                        observed: verify.Observation) -> list[str]:
+    problems = ([] if observed.counters_after.get("external_proxy_cluster", 0) > start
+                else ["external_proxy_cluster has not counted the tunnel yet"])
+    return problems + ([] if _tunnels(observed, target) else ["no CONNECT line yet"])

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from egress_e2e.core import localproc
+from egress_e2e.evidence.accesslog import ISTIO_TEXT_FORMAT
 from egress_e2e.fakes.pki import write_private_key
 
 VENV_BIN = Path(sys.executable).parent
@@ -35,16 +36,6 @@ CLIENT_SUBJECT = x509.Name([
     x509.NameAttribute(NameOID.COMMON_NAME, "curl-client"),
 ])
 
-# Istio's default TEXT format (1.23+), byte for byte as in FIELD-NOTES.md.
-ISTIO_TEXT_FORMAT = (
-    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
-    '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% '
-    '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
-    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
-    '"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% '
-    '%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% '
-    '%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n'
-)
 # Istio 1.22 printed %UPSTREAM_CLUSTER% in that slot.
 ISTIO_1_22_TEXT_FORMAT = ISTIO_TEXT_FORMAT.replace("%UPSTREAM_CLUSTER_RAW%", "%UPSTREAM_CLUSTER%")
 # Istio's JSON encoding: the same operators under these keys.

@@ -15,8 +15,9 @@ from egress_e2e import catalog
 from egress_e2e.cli import main
 from egress_e2e.core import localproc, proc, waits
 from egress_e2e.evidence import accesslog, echo, probe
+from egress_e2e.evidence.accesslog import ISTIO_TEXT_FORMAT
 
-from .local_evidence import ENVOY, ISTIO_TEXT_FORMAT
+from .local_evidence import ENVOY
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,17 +7,15 @@ pod per step); the lookup pod's execs run the real curl here, against the local 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from egress_e2e.core import proc
 from egress_e2e.core.errors import WaitTimeout
 from egress_e2e.fakes import coredns, local
-from egress_e2e.infra.kube import RESTARTED_AT, KubeClient
+from egress_e2e.infra.kube import RESTARTED_AT
 from egress_e2e.session import dnscheck, environment
 
 from .kube_standin import KubeStandIn, deployment, serving
@@ -49,13 +47,6 @@ def api(fakes: local.LocalFakes) -> Iterator[KubeStandIn]:
 
         state.exec_handler = run_here
         yield state
-
-
-@pytest.fixture
-def client(api: KubeStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KubeClient:
-    # The dynamic client caches discovery in the temp directory, per server: keep it here.
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    return KubeClient(api.kubeconfig(tmp_path))
 
 
 def test_coredns_is_restarted_and_every_replica_replaced(api, client) -> None:

@@ -6,7 +6,6 @@ within the request timeout, proxy or not."""
 from __future__ import annotations
 
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,13 +30,6 @@ SE_DOC = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
 def api(tmp_path: Path) -> Iterator[KubeStandIn]:
     with serving() as state:
         yield state
-
-
-@pytest.fixture
-def client(api: KubeStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KubeClient:
-    # The dynamic client caches discovery in the temp directory, per server: keep it here.
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    return KubeClient(api.kubeconfig(tmp_path))
 
 
 def test_apply_is_server_side_apply_with_the_harness_field_manager(api, client) -> None:
