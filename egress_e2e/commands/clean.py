@@ -1,5 +1,8 @@
-"""``egress-e2e clean``: delete the kind clusters this harness created and the containers it
-labelled. Clusters it did not create are never touched, whatever their name."""
+"""``egress-e2e clean``: delete the kind clusters this harness created, the containers it
+labelled and the private key directories of runs that are no longer alive; with
+``--kubeconfig``, also what dead runs left on a cluster of your own (their namespaces, and the
+CoreDNS block that sends the seeds' host names to the fakes). Clusters it did not create are
+never deleted, whatever their name."""
 
 from __future__ import annotations
 
@@ -24,10 +27,35 @@ def remove_containers_argv(ids: Sequence[str]) -> list[str]:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("clean", help="delete the clusters and containers egress-e2e created")
     parser.add_argument("--kind-bin", type=Path, help="use this kind instead of the pinned one")
+    parser.add_argument("--kubeconfig", type=Path, metavar="PATH",
+                        help="also remove what dead runs left on this (existing) cluster: "
+                             "their namespaces and the CoreDNS block")
     parser.set_defaults(func=run)
 
 
+def clean_existing(kubeconfig: Path) -> None:
+    """What killed sessions left on a cluster of the user's: refused while a session of this
+    machine runs on it (it would lose its fakes and DNS mid-run)."""
+    from egress_e2e.infra.kube import KubeClient
+    from egress_e2e.session import dnsedit, leftovers, locks
+
+    server = locks.server_of(kubeconfig)
+    with locks.holding(locks.cluster_lock_path(paths.state_dir(), f"server:{server}"),
+                       f"the cluster at {server}"):
+        for line in leftovers.sweep_dead_runs(kubeconfig):
+            print(line)
+        removed = dnsedit.undo(KubeClient(kubeconfig))
+        print("removed the fake-internet block from CoreDNS's Corefile" if removed
+              else "CoreDNS's Corefile has no fake-internet block")
+
+
 def run(args: argparse.Namespace) -> int:
+    from egress_e2e.session import locks
+
+    for path in locks.remove_dead_private_dirs():
+        print(f"removed {path} (keys of a run that is no longer alive)")
+    if args.kubeconfig is not None:
+        clean_existing(args.kubeconfig)
     state = cluster.ClusterState(paths.state_dir())
     ours = sorted(state.ours())
     try:

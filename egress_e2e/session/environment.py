@@ -4,11 +4,9 @@ hand it to xdist workers as JSON."""
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeApi, KubeClient
 from egress_e2e.infra.rollout import wait_pod_ip
 from egress_e2e.scenario.identity import DEFAULT_TRUST_DOMAIN
-from egress_e2e.session import dnscheck, leftovers
+from egress_e2e.session import dnscheck, dnsedit, leftovers, locks
 from egress_e2e.session.settings import Settings
 
 
@@ -166,8 +164,14 @@ class _Setup:
 
     def prepare(self) -> E2EEnvironment:
         versions = versions_mod.load()
-        private_dir = Path(tempfile.mkdtemp(prefix=f"egress-e2e-{self.run_id}-"))  # 0700
+        key, what = self.cluster_key(versions)
+        self.stack.enter_context(locks.holding(
+            locks.cluster_lock_path(paths.state_dir(), key), what))
+        private_dir = locks.new_private_dir(self.run_id)  # 0700
         self.stack.callback(shutil.rmtree, private_dir, ignore_errors=True)
+        # Held while the keys exist: `clean` removes only directories nobody holds.
+        self.stack.enter_context(locks.holding(private_dir / locks.SESSION_LOCK,
+                                               f"run {self.run_id}'s key directory"))
         target = self.kind(versions) if self.settings.uses_kind else self.existing(versions)
         api = KubeClient(target.kubeconfig)
         kubernetes_version = api.server_version()
@@ -183,6 +187,19 @@ class _Setup:
             access_log_encoding=self.settings.access_log_encoding, fakes=fakes,
             istioctl=target.istioctl,
         )
+
+    def cluster_name(self, release: versions_mod.IstioRelease) -> str:
+        return self.settings.cluster_name or cluster.default_cluster_name(release)
+
+    def cluster_key(self, versions: versions_mod.Versions) -> tuple[str, str]:
+        """What two sessions must not share (kind: the cluster's name; an existing cluster:
+        its API server), and how to name it in the refusal."""
+        kubeconfig = self.settings.existing_kubeconfig
+        if kubeconfig is None:
+            name = self.cluster_name(versions.istio(self.settings.istio_version))
+            return f"kind:{name}", f"kind cluster {name}"
+        server = locks.server_of(kubeconfig)
+        return f"server:{server}", f"the cluster at {server}"
 
     def kind(self, versions: versions_mod.Versions) -> _Target:
         """Docker, pinned tools, a kind cluster, and the pinned Istio on it."""
@@ -239,7 +256,7 @@ class _Setup:
         clusters = cluster.KindClusters(kind, cluster.ClusterState(paths.state_dir()),
                                         run=proc.logging_to(self.logs_dir / "kind.log"),
                                         logs_dir=self.logs_dir)
-        name = settings.cluster_name or cluster.default_cluster_name(release)
+        name = self.cluster_name(release)
         image = versions.node_image_for(release)
         with timer.phase("cluster", f"{name} ready"):
             ready = clusters.ensure(name, release, image, reuse=settings.reuse_cluster,
@@ -273,8 +290,8 @@ class _Setup:
         entries = dict(running.dns_entries())
         with timer.phase("dns", "every CoreDNS replica answers the seed host names with "
                                 "the fakes"):
-            self.stack.callback(_undo_corefile, api)
-            _edit_corefile(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
+            self.stack.callback(dnsedit.undo, api)
+            dnsedit.edit(api, lambda corefile: coredns.add_fake_hosts(corefile, entries, run_id))
             # Every replica restarted on the edited Corefile, none left on the old one.
             dnscheck.restart_coredns(api, timeout=self.timeouts.dns)
             dnscheck.wait_for_fake_dns(api, run_id, entries, image("curl").ref,
@@ -282,14 +299,6 @@ class _Setup:
                                        diagnose=lambda: _fake_log_tails(running))
         return FakeInternetInfo(placement=settings.fakes, pki_dir=pki.directory, dns=entries,
                                 connect_proxy_address=running.connect_proxy_address)
-
-
-def _undo_corefile(api: KubeApi) -> None:
-    """Remove the block, and restart CoreDNS (without waiting) so no replica keeps answering
-    the seeds' names with fakes that are gone."""
-    if _edit_corefile(api, coredns.remove_fake_hosts):
-        api.restart_deployment(coredns.COREDNS_NAMESPACE, coredns.COREDNS_DEPLOYMENT,
-                               datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
 
 
 def _fake_log_tails(running: FakeInternet) -> str:
@@ -302,21 +311,6 @@ def _fake_log_tails(running: FakeInternet) -> str:
         except Exception as exc:  # diagnostics only: say why there is none
             parts.append(f"{name} log: {clip(str(exc))}")
     return "; ".join(parts)
-
-
-def _edit_corefile(api: KubeApi, change: Callable[[str], str]) -> bool:
-    """Apply ``change`` to the Corefile; True when it changed something."""
-    data = api.configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP)
-    corefile = data.get(coredns.COREFILE_KEY)
-    if corefile is None:
-        raise ClusterError(f"configmap {coredns.COREDNS_NAMESPACE}/{coredns.COREDNS_CONFIGMAP}"
-                           f" has no {coredns.COREFILE_KEY}")
-    updated = change(corefile)
-    if updated == corefile:
-        return False
-    api.replace_configmap_data(coredns.COREDNS_NAMESPACE, coredns.COREDNS_CONFIGMAP,
-                               {coredns.COREFILE_KEY: updated})
-    return True
 
 
 def _start_in_cluster(api: KubeApi, run_id: str, pki: Pki, kubeconfig: Path,

@@ -16,7 +16,7 @@ from egress_e2e.core import proc
 from egress_e2e.core.errors import WaitTimeout
 from egress_e2e.fakes import coredns, local
 from egress_e2e.infra.kube import RESTARTED_AT
-from egress_e2e.session import dnscheck, environment
+from egress_e2e.session import dnscheck, dnsedit
 
 from .kube_standin import KubeStandIn, deployment, serving
 from .recording import RecordingKube
@@ -104,8 +104,8 @@ def test_undoing_the_corefile_edit_restarts_coredns(api, client) -> None:
     corefile = api.configmaps[key][coredns.COREFILE_KEY]
     api.configmaps[key][coredns.COREFILE_KEY] = coredns.add_fake_hosts(
         corefile, {"httpbin.org": "172.18.0.5"}, "run8")
-    environment._undo_corefile(client)
+    dnsedit.undo(client)
     assert api.configmaps[key][coredns.COREFILE_KEY] == corefile
     assert len(api.sent("PATCH", DEPLOYMENT_PATH)) == 1
-    environment._undo_corefile(client)   # nothing left to remove: no second restart
+    dnsedit.undo(client)   # nothing left to remove: no second restart
     assert len(api.sent("PATCH", DEPLOYMENT_PATH)) == 1
