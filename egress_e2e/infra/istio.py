@@ -7,6 +7,7 @@ returns them (camelCase dicts); the classes at the bottom only run them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -129,6 +130,9 @@ class ExistingIstio:
     version: str
     release: IstioRelease | None     # None when versions.toml does not list that version
     message: str
+    # The revision of a revisioned-only control plane (istiod-<rev>, no default istiod):
+    # scenario namespaces are then labelled istio.io/rev=<rev>, not istio-injection=enabled.
+    revision: str | None = None
 
 
 def check_existing(found: str | None, requested: str | None, versions: Versions,
@@ -156,11 +160,74 @@ def check_existing(found: str | None, requested: str | None, versions: Versions,
 
 
 def detect_existing(kubeconfig: Path, requested: str | None, versions: Versions, *,
-                    fetch: FetchDeployment | None = None) -> ExistingIstio:
-    """For --existing-kubeconfig: read istiod's version on that cluster and say which it is."""
+                    fetch: FetchDeployment | None = None,
+                    list_istiods: ListIstiods | None = None) -> ExistingIstio:
+    """For --existing-kubeconfig: read istiod's version on that cluster and say which it is.
+    Without a default ``istiod``, a revisioned one (``istiod-<rev>``, as canary installs and
+    upgrades leave) is used, named by its revision."""
+    where = f"the cluster in {kubeconfig}"
     reader = fetch or kubectl_deployment_fetcher(kubeconfig)
-    found = installed_version(reader(NAMESPACE, ISTIOD))
-    return check_existing(found, requested, versions, f"the cluster in {kubeconfig}")
+    default = reader(NAMESPACE, ISTIOD)
+    if default is not None:
+        return check_existing(installed_version(default), requested, versions, where)
+    lister = list_istiods or kubectl_istiod_lister(kubeconfig)
+    chosen = choose_revision(lister(), requested, versions, where)
+    found = check_existing(installed_version(chosen), requested, versions, where)
+    revision = revision_of(chosen)
+    return dataclasses.replace(found, revision=revision,
+                               message=f"{found.message} (revision {revision}, "
+                                       f"Deployment {_name(chosen)})")
+
+
+# Every istiod, default or revisioned, carries app=istiod; a revisioned one istio.io/rev.
+ISTIOD_SELECTOR = "app=istiod"
+REVISION_LABEL = "istio.io/rev"
+ListIstiods = Callable[[], list[Deployment]]
+
+
+def list_istiods_argv(kubectl: Path | str, kubeconfig: Path) -> list[str]:
+    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", NAMESPACE, "get",
+            "deployments", "-l", ISTIOD_SELECTOR, "-o", "json"]
+
+
+def kubectl_istiod_lister(kubeconfig: Path, run: proc.Runner = proc.run,
+                          kubectl: Path | None = None) -> ListIstiods:
+    binary = kubectl or tools.kubectl_path()
+
+    def listing() -> list[Deployment]:
+        done = run(list_istiods_argv(binary, kubeconfig), timeout=60.0)
+        found = _kubectl_json(done.stdout, "List") or {}
+        return [item for item in found.get("items", []) if isinstance(item, dict)]
+
+    return listing
+
+
+def revision_of(istiod: Deployment) -> str:
+    labels = (istiod.get("metadata", {}) or {}).get("labels", {}) or {}
+    name = _name(istiod)
+    return str(labels.get(REVISION_LABEL) or name.removeprefix(f"{ISTIOD}-"))
+
+
+def _name(deployment: Deployment) -> str:
+    return str((deployment.get("metadata", {}) or {}).get("name", "?"))
+
+
+def choose_revision(istiods: Sequence[Deployment], requested: str | None, versions: Versions,
+                    where: str) -> Deployment:
+    """The revisioned istiod to run against: the only one, or the one of the requested
+    version; otherwise one line naming them all."""
+    if not istiods:
+        return {}  # check_existing then says there is no istiod
+    if len(istiods) == 1:
+        return istiods[0]
+    named = ", ".join(f"{_name(d)} ({installed_version(d)})" for d in istiods)
+    if requested:
+        wanted = versions.istio(requested).version
+        matching = [d for d in istiods if installed_version(d) == wanted]
+        if len(matching) == 1:
+            return matching[0]
+    raise ClusterError(f"{where} has no default istiod but several revisions ({named}); pass "
+                       "--istio-version to pick one, or set a default revision tag")
 
 
 # ---- is the install what the scenarios rely on ----

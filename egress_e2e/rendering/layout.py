@@ -80,6 +80,9 @@ class Layout:
     # The run these names belong to ("" in the seed layout): a label on every owned namespace,
     # so the session (and `egress-e2e clean`) can find what a crashed worker left.
     run_id: str = ""
+    # Inject sidecars by this control-plane revision (istio.io/rev) instead of the default
+    # (istio-injection: enabled): an existing mesh with only a revisioned istiod.
+    revision: str | None = None
 
     @classmethod
     def seed(cls, scenario: Scenario,
@@ -107,7 +110,7 @@ class Layout:
         )
 
     @classmethod
-    def isolated_for(cls, scenario: Scenario, run_id: str,
+    def isolated_for(cls, scenario: Scenario, run_id: str, *, revision: str | None = None,
                      connect_proxy_address: str = PLACEHOLDER_CONNECT_PROXY_ADDRESS) -> Layout:
         """Unique names for ``scenario`` in run ``run_id``: its own namespaces and gateway."""
         if not run_id:
@@ -156,6 +159,7 @@ class Layout:
             deploy_gateway=scenario.gateway == "own",
             owned_namespaces=tuple(n for n in owned if n not in PROTECTED_NAMESPACES),
             run_id=run_id,
+            revision=revision,
         )
 
     @property
@@ -226,6 +230,7 @@ class Layout:
             "isolated": self.isolated,
             "run_id": self.run_id,
             "run_label": RUN_LABEL_K8S,
+            "revision": self.revision,
             "client_ns": self.client_ns,
             "other_ns": self.other_ns,
             "gateway_ns": self.gateway_ns,

@@ -68,7 +68,7 @@ class ScenarioRun:
     def __post_init__(self) -> None:
         self.timeouts = self.timeouts.scaled(self.env.timeout_scale)
         self.layout = Layout.isolated_for(
-            self.scenario, self.env.run_id,
+            self.scenario, self.env.run_id, revision=self.env.revision,
             connect_proxy_address=self.env.fake_internet.connect_proxy_address)
         self.plan = render.plan(self.scenario, self.layout, trust_material(self.env))
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(

@@ -67,6 +67,8 @@ class E2EEnvironment:
     # diagnostics use it for proxy-config and analyze.
     istioctl: str | None = None
     fakes: FakeInternetInfo | None = None
+    # A revisioned-only control plane on --existing-kubeconfig: injection by istio.io/rev.
+    revision: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -143,6 +145,7 @@ class _Target:
     kind_version: str | None = None
     created: bool = False
     istioctl: str | None = None
+    revision: str | None = None
 
 
 @dataclass
@@ -185,7 +188,7 @@ class _Setup:
             created_cluster=target.created, artifacts_dir=self.settings.artifacts_dir.resolve(),
             private_dir=private_dir, timeout_scale=self.settings.timeout_scale,
             access_log_encoding=self.settings.access_log_encoding, fakes=fakes,
-            istioctl=target.istioctl,
+            istioctl=target.istioctl, revision=target.revision,
         )
 
     def cluster_name(self, release: versions_mod.IstioRelease) -> str:
@@ -248,7 +251,7 @@ class _Setup:
             raise ClusterError(f"the mesh on {kubeconfig} does not suit the scenarios: "
                                f"{'; '.join(problems)}; set meshConfig.accessLogFile=/dev/stdout"
                                f" (and --access-log-encoding to match) and run again")
-        return _Target(kubeconfig, found.version)
+        return _Target(kubeconfig, found.version, revision=found.revision)
 
     def cluster(self, versions: versions_mod.Versions, release: versions_mod.IstioRelease,
                 kind: Path) -> cluster.ReadyCluster:

@@ -239,3 +239,19 @@ def test_document_repr_never_shows_secret_values() -> None:
     assert "KEY-PEM-VALUE" not in repr(docs)
     assert repr(secret) == ("Document(base/trust.yaml#2 "
                             "Secret/default/client-credential)")
+
+
+def test_a_revisioned_mesh_injects_by_revision() -> None:
+    """On an existing mesh with only istiod-<rev>, istio-injection=enabled injects nothing:
+    the scenario's namespaces and its gateway name the revision instead."""
+    layout = Layout.isolated_for(GATEWAY_HTTP, "r", revision="1-31-1")
+    docs = render_scenario(GATEWAY_HTTP, layout)
+    namespaces = [d.body["metadata"]["labels"] for d in docs if d.kind == "Namespace"]
+    injected = [labels for labels in namespaces if "istio.io/rev" in labels]
+    assert injected and all(labels["istio.io/rev"] == "1-31-1" for labels in injected)
+    assert not [labels for labels in namespaces if "istio-injection" in labels]
+    [gateway] = [d for d in docs if d.kind == "Deployment"]
+    pod_labels = gateway.body["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["istio.io/rev"] == "1-31-1"
+    default = render_scenario(GATEWAY_HTTP, Layout.isolated_for(GATEWAY_HTTP, "r"))
+    assert not [d for d in default if "istio.io/rev" in str(d.body)]

@@ -346,3 +346,51 @@ def test_mesh_configmap_read_as_kubectl_prints_it(tmp_path) -> None:
     assert sent == [["kubectl", "--kubeconfig", str(tmp_path / "k"), "-n", "istio-system", "get",
                      "configmap", "istio", "-o", "json", "--ignore-not-found"]]
     assert istio.parse_mesh_configmap("") is None
+
+
+def _revisioned(version: str, revision: str) -> dict[str, Any]:
+    deploy = _istiod(image=f"docker.io/istio/pilot:{version}")
+    deploy["metadata"] = {"name": f"istiod-{revision}",
+                          "labels": {"app": "istiod", "istio.io/rev": revision}}
+    return deploy
+
+
+def test_a_revisioned_only_control_plane_is_found_by_its_revision(repo_versions,
+                                                                   tmp_path) -> None:
+    release = repo_versions.istio()
+    found = istio.detect_existing(
+        tmp_path / "kc", None, repo_versions, fetch=lambda ns, name: None,
+        list_istiods=lambda: [_revisioned(release.version, "1-31-1")])
+    assert found.version == release.version and found.revision == "1-31-1"
+    assert found.message.endswith("(revision 1-31-1, Deployment istiod-1-31-1)")
+
+
+def test_several_revisions_need_a_version_to_choose(repo_versions, tmp_path) -> None:
+    old, new = sorted(repo_versions.releases)[:2]
+    both = [_revisioned(old, "old"), _revisioned(new, "new")]
+    with pytest.raises(ClusterError, match=r"several revisions .*istiod-old"):
+        istio.detect_existing(tmp_path / "kc", None, repo_versions,
+                              fetch=lambda ns, name: None, list_istiods=lambda: both)
+    chosen = istio.detect_existing(tmp_path / "kc", new, repo_versions,
+                                   fetch=lambda ns, name: None, list_istiods=lambda: both)
+    assert chosen.revision == "new"
+
+
+def test_no_istiod_at_all_is_one_line(repo_versions, tmp_path) -> None:
+    with pytest.raises(ClusterError, match="no istiod Deployment in istio-system"):
+        istio.detect_existing(tmp_path / "kc", None, repo_versions,
+                              fetch=lambda ns, name: None, list_istiods=list)
+
+
+def test_istiods_are_listed_by_their_app_label(tmp_path) -> None:
+    sent: list[list[str]] = []
+
+    def run(argv: list[str], **kwargs: Any) -> proc.Completed:
+        sent.append(list(argv))
+        body = {"apiVersion": "v1", "kind": "List", "items": [_revisioned("1.31.1", "canary")]}
+        return proc.Completed(tuple(argv), 0, json.dumps(body), "")
+
+    listing = istio.kubectl_istiod_lister(tmp_path / "k", run=run, kubectl=Path("kubectl"))()
+    assert [istio.revision_of(d) for d in listing] == ["canary"]
+    assert sent == [["kubectl", "--kubeconfig", str(tmp_path / "k"), "-n", "istio-system",
+                     "get", "deployments", "-l", "app=istiod", "-o", "json"]]
