@@ -11,13 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from egress_e2e.core import labels, paths, proc
-from egress_e2e.core.errors import DockerUnavailable
+from egress_e2e.core.errors import ClusterError, DockerUnavailable
 from egress_e2e.infra import cluster, docker, tools, versions
 
 
 def list_containers_argv(label: str = labels.HARNESS_LABEL,
                          value: str = labels.HARNESS_LABEL_VALUE) -> list[str]:
-    return ["docker", "ps", "--all", "--quiet", "--filter", f"label={label}={value}"]
+    # Each line: the container id and the run it belongs to.
+    return ["docker", "ps", "--all", "--filter", f"label={label}={value}", "--format",
+            f'{{{{.ID}}}} {{{{.Label "{labels.RUN_LABEL}"}}}}']
+
+
+def dead_containers(listing: str, live_runs: set[str]) -> list[str]:
+    """The ids of containers whose run is not alive on this machine."""
+    rows = [line.split() for line in listing.splitlines() if line.strip()]
+    return [row[0] for row in rows if len(row) < 2 or row[1] not in live_runs]
 
 
 def remove_containers_argv(ids: Sequence[str]) -> list[str]:
@@ -73,16 +81,28 @@ def run(args: argparse.Namespace) -> int:
         clusters = cluster.KindClusters(kind, state)
         existing = clusters.existing()
         for name in ours:
-            if name in existing:
-                clusters.delete(name)
-                print(f"deleted kind cluster {name}")
-            else:
-                state.remove(name)
-                print(f"kind cluster {name} was already gone; forgot it")
-    ids = proc.run(list_containers_argv(), timeout=60.0).stdout.split()
+            try:
+                # A session running on it keeps it: clean waits for nobody, it skips.
+                with locks.holding(locks.cluster_lock_path(paths.state_dir(), f"kind:{name}"),
+                                   f"kind cluster {name}"):
+                    _forget_or_delete(clusters, state, name, existing)
+            except ClusterError as exc:
+                print(f"kept kind cluster {name}: {exc}")
+    listing = proc.run(list_containers_argv(), timeout=60.0).stdout
+    ids = dead_containers(listing, locks.live_run_ids())
     if ids:
         proc.run(remove_containers_argv(ids), timeout=120.0)
         print(f"removed {len(ids)} container(s) labelled {labels.HARNESS_LABEL}")
     if not ours and not ids:
         print("egress-e2e clean: nothing to clean")
     return 0
+
+
+def _forget_or_delete(clusters: cluster.KindClusters, state: cluster.ClusterState, name: str,
+                      existing: set[str]) -> None:
+    if name in existing:
+        clusters.delete(name)
+        print(f"deleted kind cluster {name}")
+    else:
+        state.remove(name)
+        print(f"kind cluster {name} was already gone; forgot it")

@@ -17,6 +17,7 @@ class Timeouts:
 
     # Session set-up.
     cluster: float = 600.0       # kind create, until the node is Ready
+    revive: float = 90.0         # a reused cluster's nodes Ready again (else it is rebuilt)
     istio: float = 300.0         # istiod and the egress gateway Ready after the install
     fakes: float = 180.0         # the fake internet's pods Ready (in-cluster placement)
     dns: float = 240.0           # the cluster DNS answers the fake host names

@@ -76,10 +76,6 @@ def has_fake_hosts(corefile: str) -> bool:
     return any(line.startswith(BEGIN) for line in corefile.splitlines())
 
 
-def configmap_patch(corefile: str) -> dict[str, object]:
-    """The merge-patch body for ``kube-system/coredns`` that sets ``corefile``."""
-    return {"data": {COREFILE_KEY: corefile}}
-
 
 def _ip(name: str, address: str) -> str:
     try:

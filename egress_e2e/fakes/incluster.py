@@ -201,8 +201,3 @@ def logs_argv(kubectl: str, kubeconfig: str, run_id: str, deployment: str,
               container: str) -> list[str]:
     return [kubectl, "--kubeconfig", kubeconfig, "-n", fake_namespace(run_id), "logs",
             f"deployment/{deployment}", "-c", container]
-
-
-def delete_namespace_argv(kubectl: str, kubeconfig: str, run_id: str) -> list[str]:
-    return [kubectl, "--kubeconfig", kubeconfig, "delete", "namespace",
-            fake_namespace(run_id), "--ignore-not-found", "--wait=false"]

@@ -272,11 +272,14 @@ class KindClusters:
 
     def ensure(self, name: str, release: IstioRelease, node_image: str, *, reuse: bool,
                config: Path = DEFAULT_CONFIG, timeout: float = DEFAULTS.cluster,
+               revive_timeout: float = DEFAULTS.revive,
                interval: float = DEFAULTS.interval) -> ReadyCluster:
         plan = plan_cluster(check_name(name), self.existing(), self.state.ours(), reuse)
         kubeconfig = self.state.kubeconfig_path(name)
         if plan.action is Action.REUSE:
-            problems = self.revive(name, kubeconfig, timeout=timeout, interval=interval)
+            # A short budget: an unhealthy cluster of ours is rebuilt rather than waited on.
+            problems = self.revive(name, kubeconfig, timeout=min(timeout, revive_timeout),
+                                   interval=interval)
             if not problems:
                 return ReadyCluster(name, kubeconfig, node_image, created=False, ours=plan.ours)
             if not plan.ours:

@@ -233,13 +233,14 @@ def choose_revision(istiods: Sequence[Deployment], requested: str | None, versio
 # ---- is the install what the scenarios rely on ----
 
 def mesh_config_problems(mesh: str | None, *, encoding: AccessLogEncoding = "TEXT",
-                         outbound_mode: bool = True) -> list[str]:
+                         outbound_mode: bool = True, configmap: str = MESH_CONFIGMAP
+                         ) -> list[str]:
     """What the harness's install sets and its evidence relies on, missing from ``mesh``: the
     proxies' access log on stdout (every LogLine reads it) in the encoding the parsers expect,
     and, for the harness's own install, REGISTRY_ONLY (scenarios also render their mode per
     namespace; ``outbound_mode=False`` skips it for a cluster that is not ours)."""
     if mesh is None:
-        return [f"no ConfigMap {NAMESPACE}/{MESH_CONFIGMAP} with a mesh config"]
+        return [f"no ConfigMap {NAMESPACE}/{configmap} with a mesh config"]
     try:
         config = yaml.safe_load(mesh) or {}
     except yaml.YAMLError as exc:
@@ -276,13 +277,20 @@ def parse_mesh_configmap(stdout: str) -> str | None:
     return str(mesh) if mesh is not None else None
 
 
+def mesh_configmap(revision: str | None = None) -> str:
+    """The ConfigMap istiod reads its mesh config from: ``istio``, or ``istio-<rev>`` for a
+    revisioned control plane (Istio's charts name it so)."""
+    return f"{MESH_CONFIGMAP}-{revision}" if revision else MESH_CONFIGMAP
+
+
 def kubectl_mesh_config_fetcher(kubeconfig: Path, run: proc.Runner = proc.run,
-                                kubectl: Path | None = None) -> FetchMeshConfig:
+                                kubectl: Path | None = None,
+                                revision: str | None = None) -> FetchMeshConfig:
     binary = kubectl or tools.kubectl_path()
 
     def fetch() -> str | None:
-        done = run(get_argv(binary, kubeconfig, NAMESPACE, "configmap", MESH_CONFIGMAP),
-                   timeout=60.0)
+        done = run(get_argv(binary, kubeconfig, NAMESPACE, "configmap",
+                            mesh_configmap(revision)), timeout=60.0)
         return parse_mesh_configmap(done.stdout)
 
     return fetch

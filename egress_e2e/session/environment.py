@@ -245,8 +245,9 @@ class _Setup:
         # Not our install: its outbound mode is set per scenario namespace instead; its access
         # log is the one thing the evidence cannot do without.
         problems = istio.mesh_config_problems(
-            istio.kubectl_mesh_config_fetcher(kubeconfig)(),
-            encoding=self.settings.access_log_encoding, outbound_mode=False)
+            istio.kubectl_mesh_config_fetcher(kubeconfig, revision=found.revision)(),
+            encoding=self.settings.access_log_encoding, outbound_mode=False,
+            configmap=istio.mesh_configmap(found.revision))
         if problems:
             raise ClusterError(f"the mesh on {kubeconfig} does not suit the scenarios: "
                                f"{'; '.join(problems)}; set meshConfig.accessLogFile=/dev/stdout"
@@ -263,7 +264,8 @@ class _Setup:
         image = versions.node_image_for(release)
         with timer.phase("cluster", f"{name} ready"):
             ready = clusters.ensure(name, release, image, reuse=settings.reuse_cluster,
-                                    timeout=self.timeouts.cluster)
+                                    timeout=self.timeouts.cluster,
+                                    revive_timeout=self.timeouts.revive)
         timer.emit(f"[cluster] {'created' if ready.created else 'reused'} {name} ({image})")
         if ready.created and settings.deletes_cluster:
             self.stack.callback(clusters.delete, name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -74,18 +75,32 @@ def new_private_dir(run_id: str, root: Path | None = None) -> Path:
 
 def dead_private_dirs(root: Path | None = None) -> list[Path]:
     """Private directories of runs that are no longer alive: their lock is free."""
+    return _private_dirs(root, alive=False)
+
+
+def live_run_ids(root: Path | None = None) -> set[str]:
+    """The run ids of this machine's sessions that are running now."""
+    return {path.name[len(PRIVATE_PREFIX):][:12] for path in _private_dirs(root, alive=True)}
+
+
+def _private_dirs(root: Path | None, *, alive: bool) -> list[Path]:
     base = Path(root or tempfile.gettempdir())
-    dead = []
+    found: list[Path] = []
     for candidate in sorted(base.glob(f"{PRIVATE_PREFIX}*")):
-        if not (candidate.is_dir() and _PRIVATE_DIR.match(candidate.name)):
-            continue
-        lock = FileLock(str(candidate / SESSION_LOCK), timeout=0)
         try:
-            with lock:
-                dead.append(candidate)
+            # Another account's runs (or an earlier `sudo make e2e`) are not ours to judge.
+            if not (candidate.is_dir() and _PRIVATE_DIR.match(candidate.name)
+                    and candidate.stat().st_uid == os.getuid()):
+                continue
+            with FileLock(str(candidate / SESSION_LOCK), timeout=0):
+                if not alive:
+                    found.append(candidate)
         except Timeout:
-            continue  # a live session's keys
-    return dead
+            if alive:
+                found.append(candidate)  # a live session holds it
+        except OSError:
+            continue  # gone meanwhile, or unreadable: leave it
+    return found
 
 
 def remove_dead_private_dirs(root: Path | None = None) -> list[Path]:

@@ -123,7 +123,3 @@ def test_ipv6_addresses_get_aaaa_answers() -> None:
 def test_bad_entries_are_config_errors(entries) -> None:
     with pytest.raises(ConfigError):
         coredns.fake_hosts_block(entries, "run1")
-
-
-def test_configmap_patch_sets_the_corefile_key() -> None:
-    assert coredns.configmap_patch("x") == {"data": {"Corefile": "x"}}

@@ -113,5 +113,3 @@ def test_kubectl_commands_are_scoped_to_the_run() -> None:
     assert incluster.logs_argv("kubectl", "/k", RUN, incluster.PROXY_NAME, "envoy") == [
         "kubectl", "--kubeconfig", "/k", "-n", ns, "logs", "deployment/fake-connect-proxy",
         "-c", "envoy"]
-    assert incluster.delete_namespace_argv("kubectl", "/k", RUN)[-3:] == [
-        ns, "--ignore-not-found", "--wait=false"]

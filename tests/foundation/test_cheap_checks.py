@@ -169,5 +169,5 @@ def test_distribution_that_keeps_groups_together_passes(workers: int, dist: str,
                                                         keyword: str) -> None:
     from egress_e2e.running import selection
 
-    selection.check_distribution(["scenarios"], workers=workers, dist=dist, keyword=keyword,
-                                 rootdir=REPO)
+    selection.check_run(selection.Run(("scenarios",), keyword=keyword, rootdir=REPO,
+                                      workers=workers, dist=dist))

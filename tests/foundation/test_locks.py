@@ -83,6 +83,7 @@ def test_clean_removes_only_the_keys_of_runs_that_are_gone(tmp_path: Path) -> No
     (dead / "client.key").write_text("k")
     (tmp_path / "egress-e2e-images-x").mkdir()  # not a run's key directory
     with held_elsewhere(live / locks.SESSION_LOCK):
+        assert locks.live_run_ids(tmp_path) == {"aaaaaaaaaaaa"}
         assert locks.remove_dead_private_dirs(tmp_path) == [dead]
     assert live.exists() and not dead.exists() and (tmp_path / "egress-e2e-images-x").exists()
     assert live.stat().st_mode & 0o777 == 0o700
@@ -115,3 +116,14 @@ def test_dead_runs_namespaces_are_found_by_the_harness_labels(tmp_path: Path) ->
         "egress-e2e/run-id", "app.kubernetes.io/part-of=egress-e2e-fake-internet",
         "egress-e2e/role"]
     assert all(argv[-2:] == ["--ignore-not-found", "--wait=false"] for argv in sent)
+
+
+def test_another_accounts_key_directories_are_left_alone(tmp_path: Path) -> None:
+    import os
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to make a directory owned by another account")
+    theirs = locks.new_private_dir("cccccccccccc", root=tmp_path)
+    os.chown(theirs, 65534, 65534)
+    assert locks.dead_private_dirs(tmp_path) == []
+    assert theirs.exists()

@@ -11,9 +11,16 @@ from egress_e2e.infra import cluster, versions
 
 def test_clean_docker_argv() -> None:
     assert clean.list_containers_argv() == [
-        "docker", "ps", "--all", "--quiet", "--filter", "label=egress-e2e.managed=true"]
+        "docker", "ps", "--all", "--filter", "label=egress-e2e.managed=true", "--format",
+        '{{.ID}} {{.Label "egress-e2e.run-id"}}']
     assert clean.remove_containers_argv(["a1", "b2"]) == [
         "docker", "rm", "--force", "--volumes", "a1", "b2"]
+
+
+def test_clean_keeps_the_containers_of_live_runs() -> None:
+    listing = "c1 aaaaaaaaaaaa\nc2 bbbbbbbbbbbb\nc3 \n"
+    assert clean.dead_containers(listing, {"aaaaaaaaaaaa"}) == ["c2", "c3"]
+    assert clean.dead_containers("", set()) == []
 
 
 def test_clean_without_docker_and_nothing_recorded(tmp_path, monkeypatch, capsys) -> None:

@@ -394,3 +394,18 @@ def test_istiods_are_listed_by_their_app_label(tmp_path) -> None:
     assert [istio.revision_of(d) for d in listing] == ["canary"]
     assert sent == [["kubectl", "--kubeconfig", str(tmp_path / "k"), "-n", "istio-system",
                      "get", "deployments", "-l", "app=istiod", "-o", "json"]]
+
+
+def test_a_revisioned_control_plane_reads_its_own_mesh_configmap(tmp_path) -> None:
+    sent: list[list[str]] = []
+
+    def run(argv: list[str], **kwargs: Any) -> proc.Completed:
+        sent.append(list(argv))
+        return proc.Completed(tuple(argv), 0, "", "")
+
+    fetch = istio.kubectl_mesh_config_fetcher(tmp_path / "k", run=run, kubectl=Path("kubectl"),
+                                              revision="1-31-1")
+    assert fetch() is None
+    assert sent[0][sent[0].index("configmap") + 1] == "istio-1-31-1"
+    assert istio.mesh_config_problems(None, configmap=istio.mesh_configmap("1-31-1")) == [
+        "no ConfigMap istio-system/istio-1-31-1 with a mesh config"]
