@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--versions-file", type=Path, default=None,
                         help="versions file (default: the repo's versions.toml)")
+    parser.add_argument("--upgrades", action="store_true",
+                        help="print the upgrade jobs instead: into each minor's newest patch "
+                             "from the previous minor's and from the previous patch, by "
+                             "each upgrade method")
     parser.set_defaults(func=run_matrix)
 
     versions = sub.add_parser(
@@ -63,6 +67,7 @@ def load_support(path: Path | None) -> Support:
             kubernetes_max=rel.kubernetes_max,
             kubernetes=rel.kubernetes,
             cluster=cluster.default_cluster_name(rel),
+            upgrade_only=rel.upgrade_only,
         )
         for rel in loaded.releases.values()
     ]
@@ -72,6 +77,15 @@ def load_support(path: Path | None) -> Support:
 
 def run_matrix(args: argparse.Namespace) -> int:
     support = load_support(args.versions_file)
+    if args.upgrades:
+        from egress_e2e.infra import upgrade
+
+        pairs = upgrade.upgrade_pairs([rel.version for rel in support.releases])
+        jobs = matrix.build_upgrades(support.releases, support.node_images, pairs,
+                                     [method.value for method in upgrade.UpgradeMethod],
+                                     kind_version=support.kind_version)
+        print(json.dumps(matrix.as_github_matrix(jobs), separators=(",", ":")))
+        return 0
     entries = matrix.build(support.releases, support.node_images, wanted=args.istio,
                            default=support.default, kind_version=support.kind_version)
     # One line: the workflow writes it straight into $GITHUB_OUTPUT.

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from packaging.version import Version
 
 from egress_e2e.core.errors import ConfigError
+from egress_e2e.infra import upgrade
 from egress_e2e.infra.versions import parse_version
 
 
@@ -24,6 +25,7 @@ class IstioSupport:
     kubernetes_max: str
     kubernetes: str     # the Kubernetes minor a new cluster for this release gets
     cluster: str        # the harness's default kind cluster name for it
+    upgrade_only: bool = False  # an upgrade source only: no fresh-install job of its own
 
 
 @dataclass(frozen=True)
@@ -62,17 +64,19 @@ def node_image(release: IstioSupport, node_images: Mapping[str, str]) -> str:
 
 
 def select(releases: Sequence[IstioSupport], wanted: str, default: str) -> list[IstioSupport]:
-    """``all``, ``default``, an exact version, or a minor (``1.31``: every pinned 1.31.x)."""
+    """``all``, ``default``, an exact version, or a minor (``1.31``: every pinned 1.31.x that
+    is not only an upgrade source); an exact version is taken even when it is one."""
     ordered = sorted(releases, key=lambda rel: parse_version(rel.version))
     text = wanted.strip()
+    fresh = [rel for rel in ordered if not rel.upgrade_only]
     if text in ("", "all"):
-        return ordered
+        return fresh
     if text == "default":
         text = default
     exact = [rel for rel in ordered if rel.version == text.removeprefix("v")]
     if exact:
         return exact
-    by_minor = [rel for rel in ordered if _is_minor(text) and minor_of(rel.version) == text]
+    by_minor = [rel for rel in fresh if _is_minor(text) and minor_of(rel.version) == text]
     if by_minor:
         return by_minor
     known = ", ".join(rel.version for rel in ordered)
@@ -105,7 +109,51 @@ def build(
     return entries
 
 
-def as_github_matrix(entries: Sequence[MatrixEntry]) -> dict[str, list[dict[str, str]]]:
+@dataclass(frozen=True)
+class UpgradeEntry:
+    """One nightly upgrade job: install ``upgrade_from``, upgrade to ``istio`` by ``method``."""
+
+    name: str
+    upgrade_from: str
+    istio: str
+    method: str
+    kubernetes: str
+    node_image: str
+    cluster: str
+    kind: str
+
+
+def build_upgrades(
+    releases: Sequence[IstioSupport],
+    node_images: Mapping[str, str],
+    pairs: Sequence[tuple[str, str]],
+    methods: Sequence[str],
+    *,
+    kind_version: str,
+) -> list[UpgradeEntry]:
+    """One job per upgrade pair and method, on a node image both releases support (the
+    target's, checked against the source's range)."""
+    by_version = {rel.version: rel for rel in releases}
+    entries = []
+    for source_version, target_version in pairs:
+        source, target = by_version[source_version], by_version[target_version]
+        image = node_image(target, node_images)
+        if not (parse_version(source.kubernetes_min) <= parse_version(target.kubernetes)
+                <= parse_version(source.kubernetes_max)):
+            raise ConfigError(
+                f"upgrade {source.version} -> {target.version}: Kubernetes {target.kubernetes} "
+                f"is outside {source.version}'s {source.kubernetes_min}-{source.kubernetes_max}"
+            )
+        for method in methods:
+            name = f"upgrade-{source.version}-to-{target.version}-{method}"
+            entries.append(UpgradeEntry(
+                name, source.version, target.version, method, target.kubernetes, image,
+                upgrade.cluster_name(source.version, target.version, method), kind_version))
+    return entries
+
+
+def as_github_matrix(entries: Sequence[MatrixEntry] | Sequence[UpgradeEntry]
+                     ) -> dict[str, list[dict[str, str]]]:
     """The shape ``strategy.matrix: ${{ fromJSON(...) }}`` expects."""
     return {"include": [asdict(entry) for entry in entries]}
 

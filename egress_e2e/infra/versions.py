@@ -92,6 +92,8 @@ class IstioRelease:
     kubernetes: str                         # the minor a new cluster gets
     sha256: Mapping[str, str]               # platform key -> hex of istioctl-*.tar.gz
     images: tuple[str, ...]
+    # The nightly installs it only as the source of an upgrade, runs no fresh job for it.
+    upgrade_only: bool = False
 
     @property
     def minor(self) -> str:
@@ -182,6 +184,8 @@ def parse(data: Mapping[str, Any], where: Path) -> Versions:
         raise ConfigError(
             f"{where}: istio.default {default!r} is not one of {', '.join(sorted(releases))}"
         )
+    if releases[default].upgrade_only:
+        raise ConfigError(f"{where}: istio.default {default!r} is marked upgrade_only")
     return Versions(where, kind, releases, default, _harness_images(data, where))
 
 
@@ -210,6 +214,7 @@ def _istio_release(version: str, body: Any, kind: KindRelease, where: Path) -> I
         kubernetes=_minor(body, "kubernetes", name, where),
         sha256=_checksums(_table(body, "sha256", where, name), f"{name}.sha256", where),
         images=_images(body, name, where),
+        upgrade_only=_flag(body, "upgrade_only", name, where),
     )
     if not release.supports_kubernetes(release.kubernetes):
         raise ConfigError(
@@ -235,6 +240,13 @@ def _text(table: Mapping[str, Any], key: str, parent: str, where: Path) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: {parent}.{key} must be a non-empty string")
+    return value
+
+
+def _flag(table: Mapping[str, Any], key: str, parent: str, where: Path) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {parent}.{key} must be true or false, got {value!r}")
     return value
 
 

@@ -23,9 +23,17 @@ def test_repo_file_loads_and_default_is_the_newest(repo_versions) -> None:
     newest = max(repo_versions.releases, key=lambda v: tuple(int(p) for p in v.split(".")))
     assert repo_versions.default_istio == newest
     assert repo_versions.istio().version == newest
-    # Newest patch of each supported minor: one release per minor.
-    minors = [r.minor for r in repo_versions.releases.values()]
+    # One fresh-install release per supported minor (its newest patch); other patches of a
+    # minor are there only as upgrade sources, and are older than it.
+    fresh = [r for r in repo_versions.releases.values() if not r.upgrade_only]
+    minors = [r.minor for r in fresh]
     assert len(minors) == len(set(minors))
+    for release in repo_versions.releases.values():
+        if release.upgrade_only:
+            newest = repo_versions.istio(release.minor)
+            assert not newest.upgrade_only
+            assert versions.parse_version(release.version) < versions.parse_version(
+                newest.version)
 
 
 def test_every_release_has_a_node_image_in_range_and_its_own_images(repo_versions) -> None:
@@ -89,8 +97,16 @@ def test_unknown_istio_version_is_one_line_listing_known(repo_versions) -> None:
 
 def test_a_minor_resolves_to_its_listed_patch(repo_versions) -> None:
     for version, release in repo_versions.releases.items():
-        assert repo_versions.istio(release.minor).version == version
+        if not release.upgrade_only:
+            assert repo_versions.istio(release.minor).version == version
         assert repo_versions.istio(f" {version} ").version == version
+
+
+def test_upgrade_only_must_be_a_boolean_and_not_the_default(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"upgrade_only must be true or false"):
+        _load_edited(tmp_path, '\nupgrade_only = true', '\nupgrade_only = "yes"')
+    with pytest.raises(ConfigError, match=r"istio.default '1.31.0' is marked upgrade_only"):
+        _load_edited(tmp_path, 'default = "1.31.1"', 'default = "1.31.0"')
 
 
 def _load_edited(tmp_path: Path, old: str, new: str) -> versions.Versions:
