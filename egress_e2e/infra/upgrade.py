@@ -13,13 +13,14 @@ Two methods, as Istio's upgrade docs for 1.30/1.31 describe them:
   Deployment is part of that install, so it rolls onto the new proxy during the upgrade itself;
   in ``skew`` only the sidecars are old.
 - ``revision``: the target installed beside the old one as revision ``<major>-<minor>-<patch>``
-  (a DNS-1123 label, which ``istioctl install --revision`` demands: install.go), the scenario
-  namespaces relabelled from ``istio-injection`` to ``istio.io/rev``, the workloads restarted,
-  the ``default`` tag moved to it, then the old revision removed with ``istioctl uninstall
-  --revision default``. The target install carries the same egress gateway component, so the
-  gateway moves to the new revision with the install; ``skew`` is both control planes present,
-  sidecars still old. How the old install's webhooks and gateway fare through the tag move and
-  the uninstall is a prediction from istioctl's source (tag.go, uninstall.go), not yet run.
+  (a DNS-1123 label, which ``istioctl install --revision`` demands: install.go), the
+  ``default`` tag moved to it, the scenario namespaces relabelled from ``istio-injection`` to
+  ``istio.io/rev``, the workloads restarted, then the old revision removed with ``istioctl
+  uninstall --revision default``. The target install carries the same egress gateway
+  component, so the gateway moves to the new revision with the install; ``skew`` is both
+  control planes present, sidecars still old. How the old install's webhooks and gateway fare
+  through the tag move and the uninstall is a prediction from istioctl's source (tag.go,
+  uninstall.go), not yet run.
 
 Everything here is a pure function over releases and argv lists; the session runs them.
 """
@@ -222,9 +223,18 @@ def control_plane_actions(plan: UpgradePlan, istioctl: Path | str, kubeconfig: P
 def workload_actions(plan: UpgradePlan, istioctl: Path | str, kubectl: Path | str,
                      kubeconfig: Path, namespaces: Sequence[str]) -> list[Action]:
     """Between ``skew`` and ``after``: the workloads move onto the target's proxies, and with a
-    revision upgrade the old control plane goes once nothing uses it."""
+    revision upgrade the old control plane goes once nothing uses it.
+
+    With a revision, the ``default`` tag moves first: setting it deactivates the old
+    non-revisioned injector (istioctl/pkg/tag/generate.go, DeactivateIstioInjectionWebhook), so
+    pods that ask for injection by ``sidecar.istio.io/inject`` alone (the scenarios' own
+    gateways) are injected by the new revision when they restart, like the relabelled
+    namespaces' pods."""
     actions: list[Action] = []
     revision = plan.revision
+    if revision is not None:
+        actions.append(Action(f"the default tag points at revision {revision}",
+                              tuple(tag_default_argv(istioctl, kubeconfig, revision))))
     for namespace in namespaces:
         if revision is not None:
             actions.append(Action(f"namespace {namespace} injects from revision {revision}",
@@ -234,8 +244,6 @@ def workload_actions(plan: UpgradePlan, istioctl: Path | str, kubectl: Path | st
                               tuple(restart_argv(kubectl, kubeconfig, namespace)),
                               waits_for=(namespace,)))
     if revision is not None:
-        actions.append(Action(f"the default tag points at revision {revision}",
-                              tuple(tag_default_argv(istioctl, kubeconfig, revision))))
         actions.append(Action(f"remove the {plan.source.version} control plane",
                               tuple(uninstall_old_argv(istioctl, kubeconfig))))
     return actions

@@ -80,6 +80,8 @@ def test_revision_moves_in_order(repo_versions: versions.Versions) -> None:
     assert control[0].waits_for == (istio.NAMESPACE,)
     moves = upgrade.workload_actions(plan, "istioctl", "kubectl", KUBECONFIG, ["ns-a", "ns-b"])
     assert [a.argv for a in moves] == [
+        ("istioctl", "tag", "set", "default", "--revision", "1-31-1", "--overwrite",
+         "--kubeconfig", "/run/kc"),
         ("kubectl", "--kubeconfig", "/run/kc", "label", "namespace", "ns-a",
          "istio-injection-", "istio.io/rev=1-31-1", "--overwrite"),
         ("kubectl", "--kubeconfig", "/run/kc", "-n", "ns-a", "rollout", "restart",
@@ -88,12 +90,10 @@ def test_revision_moves_in_order(repo_versions: versions.Versions) -> None:
          "istio-injection-", "istio.io/rev=1-31-1", "--overwrite"),
         ("kubectl", "--kubeconfig", "/run/kc", "-n", "ns-b", "rollout", "restart",
          "deployment"),
-        ("istioctl", "tag", "set", "default", "--revision", "1-31-1", "--overwrite",
-         "--kubeconfig", "/run/kc"),
         ("istioctl", "uninstall", "--revision", "default", "--kubeconfig", "/run/kc", "-y"),
     ]
     # Restarts are waited for; the relabels and the uninstall are not rollouts.
-    assert [a.waits_for for a in moves] == [(), ("ns-a",), (), ("ns-b",), (), ()]
+    assert [a.waits_for for a in moves] == [(), (), ("ns-a",), (), ("ns-b",), ()]
 
 
 def test_in_place_moves_only_restart(repo_versions: versions.Versions) -> None:
