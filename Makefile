@@ -16,6 +16,8 @@ RUNTIME_STAMP := $(VENV)/.installed-e2e-$(STAMP_TAG)
 TEST_STAMP := $(VENV)/.installed-test-$(STAMP_TAG)
 
 ISTIO_VERSION ?=
+UPGRADE_FROM ?=
+UPGRADE_METHOD ?=
 K ?=
 WORKERS ?= 0
 KEEP ?=
@@ -32,6 +34,15 @@ endif
 ifneq ($(strip $(KEEP)),)
 E2E_ARGS += --keep-cluster
 endif
+# An upgrade run: UPGRADE_FROM= installs first, ISTIO_VERSION= (default: newest) is the target.
+ifneq ($(strip $(UPGRADE_FROM)),)
+E2E_ARGS += --upgrade-from $(UPGRADE_FROM)
+PREFLIGHT_ARGS_UPGRADE += --upgrade-from $(UPGRADE_FROM)
+endif
+ifneq ($(strip $(UPGRADE_METHOD)),)
+E2E_ARGS += --upgrade-method $(UPGRADE_METHOD)
+PREFLIGHT_ARGS_UPGRADE += --upgrade-method $(UPGRADE_METHOD)
+endif
 ifneq ($(strip $(K)),)
 E2E_ARGS += -k '$(K)'
 endif
@@ -43,11 +54,12 @@ endif
 ifneq ($(strip $(K)),)
 PREFLIGHT_ARGS += -k '$(K)'
 endif
+PREFLIGHT_ARGS += $(PREFLIGHT_ARGS_UPGRADE)
 
 .PHONY: help venv venv-e2e lock-check system-deps test lint typecheck unit e2e preflight pin render clean
 
 help:
-	@echo "make e2e    run the egress scenarios on kind (needs Docker): ISTIO_VERSION= K= WORKERS= KEEP=1 ARGS="
+	@echo "make e2e    run the egress scenarios on kind (needs Docker): ISTIO_VERSION= K= WORKERS= KEEP=1 ARGS= UPGRADE_FROM= UPGRADE_METHOD="
 	@echo "make test   run the offline suite (lint, layers, types, tests)"
 	@echo "make pin    write checksums of unpinned tool downloads into versions.toml"
 	@echo "make clean  delete the clusters and containers this harness created"

@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="pytest -k expression the run uses: it must select a scenario")
     parser.add_argument("-m", dest="markexpr", default="", metavar="EXPR",
                         help="pytest -m expression the run uses")
+    parser.add_argument("--upgrade-from", metavar="X",
+                        help="an upgrade run's source version (checked with --istio-version)")
+    parser.add_argument("--upgrade-method", metavar="METHOD",
+                        help="an upgrade run's method: in-place or revision")
     parser.add_argument("--scenarios", default="scenarios", metavar="PATH",
                         help="the scenario tests the selection applies to (default: scenarios)")
     parser.set_defaults(func=run)
@@ -27,7 +31,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The run's settings come from the same flags and EGRESS_E2E_* variables as pytest's.
-    resolved = settings.resolve({"istio_version": args.istio_version}, os.environ)
+    resolved = settings.resolve({"istio_version": args.istio_version,
+                                 "upgrade_from": args.upgrade_from,
+                                 "upgrade_method": args.upgrade_method}, os.environ)
     selection.check_settings(resolved)
     if args.keyword or args.markexpr:
         selection.check_selection([args.scenarios], keyword=args.keyword,

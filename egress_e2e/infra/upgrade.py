@@ -102,7 +102,10 @@ def plan_upgrade(versions: Versions, source: str, target: str | None, method: st
     except ValueError:
         raise ConfigError(f"unknown upgrade method {method!r}; use "
                           f"{' or '.join(m.value for m in UpgradeMethod)}") from None
-    old = versions.istio(source)
+    try:
+        old = versions.istio(source)
+    except ConfigError as exc:
+        raise ConfigError(f"--upgrade-from: {exc}") from None
     new = versions.istio(target)
     old_v, new_v = parse_version(old.version), parse_version(new.version)
     if new_v == old_v:

@@ -25,6 +25,11 @@ def check_settings(settings: Settings) -> None:
     """Raise ConfigError (one line) for a setting that would fail the run later."""
     if settings.uses_kind:
         versions.load().istio(settings.istio_version)  # unknown: one line listing the known
+    if settings.upgrade_from:
+        from egress_e2e.infra import upgrade
+
+        upgrade.plan_upgrade(versions.load(), settings.upgrade_from, settings.istio_version,
+                             settings.upgrade_method)
     if settings.existing_kubeconfig is not None:
         check_kubeconfig(settings.existing_kubeconfig)
 

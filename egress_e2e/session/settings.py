@@ -58,6 +58,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("preload_images", "--preload-images", "EGRESS_E2E_PRELOAD_IMAGES",
            "docker save --platform + kind load the images a run needs before installing "
            "(Docker >= 28)", kind="bool"),
+    Option("upgrade_from", "--upgrade-from", "EGRESS_E2E_UPGRADE_FROM",
+           "an upgrade run: install this Istio version first, check every scenario, upgrade to "
+           "--istio-version and check again (before / skew / after)"),
+    Option("upgrade_method", "--upgrade-method", "EGRESS_E2E_UPGRADE_METHOD",
+           "how an upgrade run upgrades (default: in-place)", choices=("in-place", "revision")),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -78,6 +83,8 @@ class Settings:
     access_log_encoding: LogEncoding = "TEXT"
     fakes: ClusterPlacement = "containers"
     preload_images: bool = False
+    upgrade_from: str | None = None
+    upgrade_method: str = "in-place"
 
     @property
     def timeouts(self) -> Timeouts:
@@ -151,6 +158,9 @@ def _validate(settings: Settings) -> None:
     if settings.timeout_scale <= 0:
         raise ConfigError(f"--timeout-scale must be > 0, got {settings.timeout_scale:g}")
     kubeconfig = settings.existing_kubeconfig
+    if settings.upgrade_from and kubeconfig is not None:
+        raise ConfigError("--upgrade-from installs both releases itself on a kind cluster of its "
+                          "own; it cannot run with --existing-kubeconfig")
     if kubeconfig is not None and not kubeconfig.is_file():
         raise ConfigError(f"--existing-kubeconfig: no such file: {kubeconfig}")
     for name in ("kind_bin", "istioctl_bin"):

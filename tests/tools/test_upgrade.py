@@ -35,7 +35,7 @@ def test_a_supported_pair_is_planned(repo_versions: versions.Versions) -> None:
     ("1.31.1", "1.31.1", "in-place", r"is the target release itself"),
     ("1.31.1", "1.30.5", "in-place", r"upgrade from 1.31.1 to 1.30.5 is a downgrade"),
     ("1.31.1", "1.31.0", "revision", r"is a downgrade"),
-    ("1.29.9", "1.31.1", "in-place", r"unknown Istio version '1.29.9'"),
+    ("1.29.9", "1.31.1", "in-place", r"^--upgrade-from: unknown Istio version '1.29.9'"),
     ("1.30.5", "1.31.1", "helm", r"unknown upgrade method 'helm'; use in-place or revision"),
 ])
 def test_unsupported_pairs_are_one_line(repo_versions: versions.Versions, source: str,
@@ -149,3 +149,39 @@ def test_matrix_upgrades_prints_every_pair_by_both_methods(
         assert job["node_image"] == repo_versions.node_image_for(repo_versions.istio(job["istio"]))
         assert job["cluster"] == upgrade.cluster_name(job["upgrade_from"], job["istio"],
                                                       job["method"])
+
+
+def test_upgrade_settings_come_from_flags_or_the_environment() -> None:
+    from egress_e2e.session import settings
+
+    by_env = settings.resolve({}, {"EGRESS_E2E_UPGRADE_FROM": "1.30.5",
+                                   "EGRESS_E2E_UPGRADE_METHOD": "REVISION"})
+    assert (by_env.upgrade_from, by_env.upgrade_method) == ("1.30.5", "revision")
+    by_flag = settings.resolve({"upgrade_from": "1.31.0"}, {})
+    assert (by_flag.upgrade_from, by_flag.upgrade_method) == ("1.31.0", "in-place")
+
+
+def test_an_upgrade_cannot_run_on_an_existing_cluster(tmp_path: Path) -> None:
+    from egress_e2e.session import settings
+
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\n")
+    with pytest.raises(ConfigError, match=r"cannot run with --existing-kubeconfig"):
+        settings.resolve({"upgrade_from": "1.30.5", "existing_kubeconfig": kubeconfig}, {})
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--upgrade-from", "1.31.1"], "is the target release itself"),
+    (["--upgrade-from", "1.30.5", "--istio-version", "1.30.4"], "is a downgrade"),
+    (["--upgrade-from", "1.30.5", "--upgrade-method", "helm"],
+     "--upgrade-method: expected one of in-place, revision"),
+])
+def test_preflight_refuses_an_unsupported_upgrade_before_docker(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        argv: list[str], message: str) -> None:
+    monkeypatch.delenv("EGRESS_E2E_UPGRADE_FROM", raising=False)
+    monkeypatch.delenv("EGRESS_E2E_UPGRADE_METHOD", raising=False)
+    # Docker is never asked: there is none here, and the line must be about the upgrade.
+    assert main(["preflight", *argv]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Docker" not in err[0]
