@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from egress_e2e.report import flow_svg
+from egress_e2e.report import flow_svg, upgrades
 from egress_e2e.report.model import PHASES, ResultSet, ScenarioResult
 
 _CSS = """
@@ -23,7 +23,8 @@ td.passed { background: #dcfce7; } td.failed, td.error { background: #fee2e2; }
 td.skipped { background: #f3f4f6; color: #4b5563; } td.missing { color: #9ca3af; }
 section.scenario { border-top: 2px solid #e5e7eb; margin-top: 22px; padding-top: 8px; }
 .outcome-passed { color: #166534; } .outcome-failed, .outcome-error { color: #b91c1c; }
-.outcome-skipped { color: #4b5563; }
+.outcome-skipped, .outcome-not-run { color: #4b5563; }
+tr.regression td { background: #fef2f2; }
 code, pre { font-family: monospace; font-size: 12px; }
 pre.log { white-space: pre-wrap; word-break: break-all; background: #f9fafb; padding: 6px;
   border: 1px solid #e5e7eb; margin: 2px 0 8px; }
@@ -49,6 +50,9 @@ def render(results: ResultSet, *, generated: str = "") -> str:
         + "</p>"
     )
     parts.append(_runs_table(results, versions))
+    upgraded = upgrades.html_table(results)
+    if upgraded:
+        parts.append(upgraded)
     parts.append(_matrix_table(results, versions))
     for scenario_id in results.scenario_ids:
         parts.append(_scenario_section(results, scenario_id, versions))
@@ -100,6 +104,7 @@ def _matrix_table(results: ResultSet, versions: list[str]) -> str:
 
 def _scenario_section(results: ResultSet, scenario_id: str, versions: list[str]) -> str:
     runs = [r for v in versions if (r := results.cell(scenario_id, v)) is not None]
+    runs += results.upgrade_results(scenario_id)
     # The flow is the same declaration in every run; draw the newest run's copy.
     drawn = next((r for r in reversed(runs) if r.flow), runs[-1])
     title = drawn.title
@@ -117,8 +122,10 @@ def _scenario_section(results: ResultSet, scenario_id: str, versions: list[str])
 
 
 def _run_block(result: ScenarioResult) -> str:
+    during = (f" ({escape(result.upgrade_phase)} in upgrade {escape(result.upgrade)})"
+              if result.upgrade else "")
     parts = [
-        f"<h3>Istio {escape(result.run.istio_version)}: "
+        f"<h3>Istio {escape(result.run.istio_version)}{during}: "
         f'<span class="outcome-{result.outcome}">{result.outcome}</span> '
         f'<span class="muted">in {result.duration_s:.1f} s</span></h3>'
     ]

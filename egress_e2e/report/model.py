@@ -73,6 +73,10 @@ class ScenarioResult:
     # The skip reason, or the first line of the failure; empty when passed.
     message: str = ""
     diagnostics: str | None = None
+    # An upgrade run's result: which upgrade ("1.30.5 -> 1.31.1 (in-place)") and which of its
+    # phases (before, skew, after); empty for a fresh-install run.
+    upgrade: str = ""
+    upgrade_phase: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,8 @@ class ScenarioResult:
             "flow": [asdict(hop) for hop in self.flow],
             "message": self.message,
             "diagnostics": self.diagnostics,
+            "upgrade": self.upgrade,
+            "upgrade_phase": self.upgrade_phase,
         }
 
     @classmethod
@@ -106,6 +112,8 @@ class ScenarioResult:
             flow=flow_from_data(data.get("flow", ())),
             message=str(data.get("message", "")),
             diagnostics=data.get("diagnostics"),
+            upgrade=str(data.get("upgrade", "")),
+            upgrade_phase=str(data.get("upgrade_phase", "")),
         )
 
 
@@ -134,10 +142,15 @@ class ResultSet:
         return list(dict.fromkeys(result.scenario_id for result in self.results))
 
     def cell(self, scenario_id: str, istio_version: str) -> ScenarioResult | None:
+        """The fresh-install result (an upgrade's phases are in ``upgrade_results``)."""
         for result in self.results:
-            if result.scenario_id == scenario_id and result.run.istio_version == istio_version:
+            if (result.scenario_id == scenario_id and result.run.istio_version == istio_version
+                    and not result.upgrade):
                 return result
         return None
+
+    def upgrade_results(self, scenario_id: str) -> list[ScenarioResult]:
+        return [r for r in self.results if r.scenario_id == scenario_id and r.upgrade]
 
     def counts(self) -> dict[str, int]:
         tally: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
@@ -183,11 +196,12 @@ class ResultSet:
     def merge(cls, sets: Iterable[ResultSet]) -> ResultSet:
         """One set from the nightly's per-version sets; a later result for the same scenario and
         version (a re-run attempt) replaces the earlier one."""
-        merged: dict[tuple[str, str], ScenarioResult] = {}
+        merged: dict[tuple[str, str, str, str], ScenarioResult] = {}
         phases: dict[str, dict[str, float]] = {}
         for one in sets:
             for result in one.results:
-                merged[(result.scenario_id, result.run.istio_version)] = result
+                merged[(result.scenario_id, result.run.istio_version, result.upgrade,
+                        result.upgrade_phase)] = result
             phases.update(one.session_phases)
         return cls(results=list(merged.values()), session_phases=phases)
 

@@ -144,6 +144,8 @@ class EgressReport:
                     flow=flow_from_data(json.loads(props.get(record.FLOW, "[]"))),
                     message=partial.message,
                     diagnostics=_optional_str(props.get(record.DIAGNOSTICS)),
+                    upgrade=str(props.get(record.UPGRADE, "")),
+                    upgrade_phase=str(props.get(record.UPGRADE_PHASE, "")),
                 )
             )
         phases = dict(self._session_phases()) if self._session_phases else {}

@@ -37,6 +37,8 @@ SCENARIO_TITLE = "scenario_title"
 FLOW = "scenario_flow"
 EVIDENCE = "evidence"
 PHASE_PREFIX = "phase_"
+UPGRADE = "upgrade"
+UPGRADE_PHASE = "upgrade_phase"
 
 
 class HasUserProperties(Protocol):
@@ -77,6 +79,13 @@ def phase(item: HasUserProperties, name: str) -> Iterator[None]:
         yield
     finally:
         phase_time(item, name, time.monotonic() - started)
+
+
+def upgrade_phase(item: HasUserProperties, upgrade: str, phase: str) -> None:
+    """This test is one phase (before, skew, after) of the upgrade ``upgrade``."""
+    if not has(item, UPGRADE_PHASE):
+        item.user_properties.append((UPGRADE, upgrade))
+        item.user_properties.append((UPGRADE_PHASE, phase))
 
 
 def evidence(item: HasUserProperties, seen: Evidence) -> None:

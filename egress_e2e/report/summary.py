@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from egress_e2e.report import upgrades
 from egress_e2e.report.model import ResultSet
 
 _HEADER = ("scenario", "istio", "result", "duration", "diagnostics")
@@ -10,6 +11,8 @@ _HEADER = ("scenario", "istio", "result", "duration", "diagnostics")
 def lines(results: ResultSet) -> list[str]:
     rows = [_HEADER]
     for result in results.results:
+        if result.upgrade:
+            continue  # in the upgrade table below
         failed = result.outcome in ("failed", "error")
         rows.append((
             result.scenario_id,
@@ -27,6 +30,9 @@ def lines(results: ResultSet) -> list[str]:
             out.append("  ".join("-" * width for width in widths))
     counts = results.counts()
     out.append(", ".join(f"{counts[name]} {name}" for name in counts if counts[name]) or "none")
+    upgraded = upgrades.lines(results)
+    if upgraded:
+        out += ["", *upgraded]
     return out
 
 
@@ -50,4 +56,7 @@ def markdown(results: ResultSet) -> str:
     counts = results.counts()
     out.append("")
     out.append(", ".join(f"{counts[name]} {name}" for name in counts if counts[name]) or "none")
+    upgraded = upgrades.markdown(results)
+    if upgraded:
+        out += ["", upgraded.rstrip("\n")]
     return "\n".join(out) + "\n"
