@@ -195,20 +195,12 @@ def gateway_revision_patch_argv(kubectl: Path | str, kubeconfig: Path, namespace
             json.dumps(patch, separators=(",", ":"))]
 
 
-def restart_argv(kubectl: Path | str, kubeconfig: Path, namespace: str) -> list[str]:
-    """Restart every Deployment of a namespace, so its pods are injected anew."""
-    return [str(kubectl), "--kubeconfig", str(kubeconfig), "-n", namespace, "rollout",
-            "restart", "deployment"]
-
-
 @dataclass(frozen=True)
 class Action:
     """One step of an upgrade, run between two phases."""
 
     says: str
     argv: tuple[str, ...]
-    # A rollout to wait for after the step: (namespace, "*" for every Deployment there).
-    waits_for: tuple[str, ...] = ()
 
 
 def control_plane_actions(plan: UpgradePlan, istioctl: Path | str, kubeconfig: Path,
@@ -220,33 +212,32 @@ def control_plane_actions(plan: UpgradePlan, istioctl: Path | str, kubeconfig: P
     else:
         argv = revision_install_argv(istioctl, plan.target, kubeconfig, encoding)
         says = f"istioctl install {plan.target.version} as revision {plan.revision}"
-    return [Action(says, tuple(argv), waits_for=(istio.NAMESPACE,))]
+    return [Action(says, tuple(argv))]
 
 
-def workload_actions(plan: UpgradePlan, istioctl: Path | str, kubectl: Path | str,
-                     kubeconfig: Path, namespaces: Sequence[str]) -> list[Action]:
-    """Between ``skew`` and ``after``: the workloads move onto the target's proxies, and with a
-    revision upgrade the old control plane goes once nothing uses it.
+def injection_moves(plan: UpgradePlan, istioctl: Path | str, kubectl: Path | str,
+                    kubeconfig: Path, namespaces: Sequence[str]) -> list[Action]:
+    """Between ``skew`` and ``after``, before the workloads restart: with a revision, new pods
+    must be injected by it. In place there is nothing to move (the injector itself moved).
 
-    With a revision, the ``default`` tag moves first: setting it deactivates the old
-    non-revisioned injector (istioctl/pkg/tag/generate.go, DeactivateIstioInjectionWebhook), so
-    pods that ask for injection by ``sidecar.istio.io/inject`` alone (the scenarios' own
-    gateways) are injected by the new revision when they restart, like the relabelled
-    namespaces' pods."""
-    actions: list[Action] = []
+    The ``default`` tag moves first: setting it deactivates the old non-revisioned injector
+    (istioctl/pkg/tag/generate.go, DeactivateIstioInjectionWebhook), so pods that ask for
+    injection by ``sidecar.istio.io/inject`` alone (the scenarios' own gateways) are injected by
+    the new revision when they restart, like the relabelled namespaces' pods."""
     revision = plan.revision
-    if revision is not None:
-        actions.append(Action(f"the default tag points at revision {revision}",
-                              tuple(tag_default_argv(istioctl, kubeconfig, revision))))
-    for namespace in namespaces:
-        if revision is not None:
-            actions.append(Action(f"namespace {namespace} injects from revision {revision}",
-                                  tuple(relabel_namespace_argv(kubectl, kubeconfig, namespace,
-                                                               revision))))
-        actions.append(Action(f"restart the workloads of {namespace}",
-                              tuple(restart_argv(kubectl, kubeconfig, namespace)),
-                              waits_for=(namespace,)))
-    if revision is not None:
-        actions.append(Action(f"remove the {plan.source.version} control plane",
-                              tuple(uninstall_old_argv(istioctl, kubeconfig))))
+    if revision is None:
+        return []
+    actions = [Action(f"the default tag points at revision {revision}",
+                      tuple(tag_default_argv(istioctl, kubeconfig, revision)))]
+    actions += [Action(f"namespace {namespace} injects from revision {revision}",
+                       tuple(relabel_namespace_argv(kubectl, kubeconfig, namespace, revision)))
+                for namespace in namespaces]
     return actions
+
+
+def retire_old(plan: UpgradePlan, istioctl: Path | str, kubeconfig: Path) -> list[Action]:
+    """After the workloads restarted: a revision upgrade removes the old control plane."""
+    if plan.revision is None:
+        return []
+    return [Action(f"remove the {plan.source.version} control plane",
+                   tuple(uninstall_old_argv(istioctl, kubeconfig)))]

@@ -76,30 +76,26 @@ def test_revision_install_names_the_revision_and_keeps_the_settings(
 def test_revision_moves_in_order(repo_versions: versions.Versions) -> None:
     plan = upgrade.plan_upgrade(repo_versions, "1.30.5", "1.31.1", "revision")
     control = upgrade.control_plane_actions(plan, "istioctl", KUBECONFIG)
-    assert [a.argv[1] for a in control] == ["install"]
-    assert control[0].waits_for == (istio.NAMESPACE,)
-    moves = upgrade.workload_actions(plan, "istioctl", "kubectl", KUBECONFIG, ["ns-a", "ns-b"])
+    assert [a.argv[1:4] for a in control] == [("install", "--revision", "1-31-1")]
+    moves = upgrade.injection_moves(plan, "istioctl", "kubectl", KUBECONFIG, ["ns-a", "ns-b"])
     assert [a.argv for a in moves] == [
         ("istioctl", "tag", "set", "default", "--revision", "1-31-1", "--overwrite",
          "--kubeconfig", "/run/kc"),
         ("kubectl", "--kubeconfig", "/run/kc", "label", "namespace", "ns-a",
          "istio-injection-", "istio.io/rev=1-31-1", "--overwrite"),
-        ("kubectl", "--kubeconfig", "/run/kc", "-n", "ns-a", "rollout", "restart",
-         "deployment"),
         ("kubectl", "--kubeconfig", "/run/kc", "label", "namespace", "ns-b",
          "istio-injection-", "istio.io/rev=1-31-1", "--overwrite"),
-        ("kubectl", "--kubeconfig", "/run/kc", "-n", "ns-b", "rollout", "restart",
-         "deployment"),
-        ("istioctl", "uninstall", "--revision", "default", "--kubeconfig", "/run/kc", "-y"),
     ]
-    # Restarts are waited for; the relabels and the uninstall are not rollouts.
-    assert [a.waits_for for a in moves] == [(), (), ("ns-a",), (), ("ns-b",), ()]
+    assert [a.argv for a in upgrade.retire_old(plan, "istioctl", KUBECONFIG)] == [
+        ("istioctl", "uninstall", "--revision", "default", "--kubeconfig", "/run/kc", "-y")]
 
 
-def test_in_place_moves_only_restart(repo_versions: versions.Versions) -> None:
+def test_in_place_moves_nothing_but_the_control_plane(repo_versions: versions.Versions) -> None:
     plan = upgrade.plan_upgrade(repo_versions, "1.31.0", "1.31.1", "in-place")
-    moves = upgrade.workload_actions(plan, "istioctl", "kubectl", KUBECONFIG, ["ns-a"])
-    assert [a.argv[4:] for a in moves] == [("ns-a", "rollout", "restart", "deployment")]
+    assert [a.argv[1] for a in upgrade.control_plane_actions(plan, "istioctl", KUBECONFIG)] == [
+        "upgrade"]
+    assert upgrade.injection_moves(plan, "istioctl", "kubectl", KUBECONFIG, ["ns-a"]) == []
+    assert upgrade.retire_old(plan, "istioctl", KUBECONFIG) == []
 
 
 def test_gateway_revision_patch_is_a_merge_patch_of_the_pod_template_label() -> None:
