@@ -21,7 +21,7 @@ from egress_e2e.fakes import containers, coredns, incluster
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.fakes.pki import generate as generate_pki
 from egress_e2e.fakes.placement import AddressedFakes, ClusterPlacement, FakeInternet
-from egress_e2e.infra import cluster, docker, istio, tools
+from egress_e2e.infra import cluster, docker, istio, tools, upgrade
 from egress_e2e.infra import versions as versions_mod
 from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeApi, KubeClient
@@ -69,6 +69,11 @@ class E2EEnvironment:
     fakes: FakeInternetInfo | None = None
     # A revisioned-only control plane on --existing-kubeconfig: injection by istio.io/rev.
     revision: str | None = None
+    # An upgrade run: the release installed first (istio_version is then that release until
+    # the upgrade), the method, the target's verified istioctl.
+    upgrade_from: str | None = None
+    upgrade_method: str | None = None
+    upgrade_istioctl: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -146,6 +151,7 @@ class _Target:
     created: bool = False
     istioctl: str | None = None
     revision: str | None = None
+    upgrade_istioctl: str | None = None   # an upgrade run's target istioctl
 
 
 @dataclass
@@ -189,17 +195,34 @@ class _Setup:
             private_dir=private_dir, timeout_scale=self.settings.timeout_scale,
             access_log_encoding=self.settings.access_log_encoding, fakes=fakes,
             istioctl=target.istioctl, revision=target.revision,
+            upgrade_from=target.istio_version if self.settings.upgrade_from else None,
+            upgrade_method=self.settings.upgrade_method if self.settings.upgrade_from else None,
+            upgrade_istioctl=target.upgrade_istioctl,
         )
 
     def cluster_name(self, release: versions_mod.IstioRelease) -> str:
-        return self.settings.cluster_name or cluster.default_cluster_name(release)
+        if self.settings.cluster_name:
+            return self.settings.cluster_name
+        plan = self.upgrade_plan(versions_mod.load())
+        return plan.cluster_name() if plan else cluster.default_cluster_name(release)
+
+    def upgrade_plan(self, versions: versions_mod.Versions) -> upgrade.UpgradePlan | None:
+        if not self.settings.upgrade_from:
+            return None
+        return upgrade.plan_upgrade(versions, self.settings.upgrade_from,
+                                    self.settings.istio_version, self.settings.upgrade_method)
+
+    def install_release(self, versions: versions_mod.Versions) -> versions_mod.IstioRelease:
+        """What this session installs: an upgrade run's source release, else the one asked."""
+        plan = self.upgrade_plan(versions)
+        return plan.source if plan else versions.istio(self.settings.istio_version)
 
     def cluster_key(self, versions: versions_mod.Versions) -> tuple[str, str]:
         """What two sessions must not share (kind: the cluster's name; an existing cluster:
         its API server), and how to name it in the refusal."""
         kubeconfig = self.settings.existing_kubeconfig
         if kubeconfig is None:
-            name = self.cluster_name(versions.istio(self.settings.istio_version))
+            name = self.cluster_name(self.install_release(versions))
             return f"kind:{name}", f"kind cluster {name}"
         server = locks.server_of(kubeconfig)
         return f"server:{server}", f"the cluster at {server}"
@@ -207,7 +230,8 @@ class _Setup:
     def kind(self, versions: versions_mod.Versions) -> _Target:
         """Docker, pinned tools, a kind cluster, and the pinned Istio on it."""
         settings, timer = self.settings, self.timer
-        release = versions.istio(settings.istio_version)
+        release = self.install_release(versions)
+        plan = self.upgrade_plan(versions)
         with timer.phase("preflight", "Docker engine answers"):
             # Exported as DOCKER_HOST when found through a context or a fallback socket, so
             # kind, the docker CLI and testcontainers talk to the engine that answered here.
@@ -217,6 +241,9 @@ class _Setup:
                                   f"{release.version} verified"):
             kind = tools.kind_binary(versions, explicit=settings.kind_bin)
             istioctl = tools.istioctl_binary(release, explicit=settings.istioctl_bin)
+            # An upgrade needs the target's istioctl too: fetched and verified up front, so a
+            # bad download fails before an hour of 'before' checks.
+            target_istioctl = tools.istioctl_binary(plan.target) if plan else None
         ready = self.cluster(versions, release, kind)
         with timer.phase("istio", f"{release.version} ready"):
             outcome = istio.ensure_istio(
@@ -232,7 +259,8 @@ class _Setup:
         if not outcome.analyze.clean:
             timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
         return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
-                       ready.created, str(istioctl))
+                       ready.created, str(istioctl),
+                       upgrade_istioctl=str(target_istioctl) if target_istioctl else None)
 
     def existing(self, versions: versions_mod.Versions) -> _Target:
         """--existing-kubeconfig: no kind, no install; say which Istio is there."""
@@ -263,7 +291,9 @@ class _Setup:
         name = self.cluster_name(release)
         image = versions.node_image_for(release)
         with timer.phase("cluster", f"{name} ready"):
-            ready = clusters.ensure(name, release, image, reuse=settings.reuse_cluster,
+            # An upgrade cluster is never reused: what it holds after a run is the target.
+            reuse = settings.reuse_cluster and not settings.upgrade_from
+            ready = clusters.ensure(name, release, image, reuse=reuse,
                                     timeout=self.timeouts.cluster,
                                     revive_timeout=self.timeouts.revive)
         timer.emit(f"[cluster] {'created' if ready.created else 'reused'} {name} ({image})")

@@ -97,7 +97,10 @@ class Settings:
 
     @property
     def deletes_cluster(self) -> bool:
-        """A cluster we created is deleted at the end unless asked to keep or reuse it."""
+        """A cluster we created is deleted at the end unless asked to keep or reuse it. An
+        upgrade run's cluster is never reused, so only --keep-cluster keeps it."""
+        if self.upgrade_from:
+            return self.uses_kind and not self.keep_cluster
         return self.uses_kind and not (self.keep_cluster or self.reuse_cluster)
 
 
@@ -161,6 +164,9 @@ def _validate(settings: Settings) -> None:
     if settings.upgrade_from and kubeconfig is not None:
         raise ConfigError("--upgrade-from installs both releases itself on a kind cluster of its "
                           "own; it cannot run with --existing-kubeconfig")
+    if settings.upgrade_from and settings.istioctl_bin is not None:
+        raise ConfigError("--upgrade-from needs the pinned istioctl of both releases; it cannot "
+                          "run with --istioctl-bin")
     if kubeconfig is not None and not kubeconfig.is_file():
         raise ConfigError(f"--existing-kubeconfig: no such file: {kubeconfig}")
     for name in ("kind_bin", "istioctl_bin"):
