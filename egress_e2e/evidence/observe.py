@@ -61,6 +61,9 @@ class Observer:
     timeouts: Timeouts
     # The session's run id, which the fakes stamp on every answer (FakeSaw compares it).
     run_id: str = ""
+    # The last access-log text read from each (namespace, pod), raw as logged: the runner's
+    # observation records quote it.
+    raw_logs: dict[tuple[str, str], str] = field(default_factory=dict, init=False)
     _gateway_pod: str | None = field(default=None, init=False)
 
     def gateway_pod(self) -> str:
@@ -125,7 +128,9 @@ class Observer:
         )
 
     def _proxy_log(self, namespace: str, pod: str) -> str:
-        return self.api.logs(namespace, pod, PROXY_CONTAINER, since_seconds=LOG_WINDOW_S)
+        text = self.api.logs(namespace, pod, PROXY_CONTAINER, since_seconds=LOG_WINDOW_S)
+        self.raw_logs[(namespace, pod)] = text
+        return text
 
 
 def _with_url(check: Check, url: str) -> Curl:

@@ -2,6 +2,11 @@
 try (render its plan, apply it, run each step's checks until their evidence holds) / on failure
 (the diagnostics bundle, gathered while the failing state is still on the cluster) / always
 (clean up what it applied).
+
+Every check, passing or failing, also leaves its observation record (what each vantage point
+saw, ``evidence.observations``) in ``<artifacts>/observations/<istio>/<scenario>.json``,
+rewritten after each check so a failing scenario keeps the checks it reached. The raw texts
+the records quote are kept as the observer reads them (``Observer.raw_logs``, ``_TappedLogs``).
 """
 
 from __future__ import annotations
@@ -10,14 +15,16 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from egress_e2e.core.errors import ClusterError, EgressE2EError
 from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
 from egress_e2e.core.waits import eventually, stays_absent
-from egress_e2e.evidence import verify
+from egress_e2e.evidence import observations, verify
 from egress_e2e.evidence.fakelogs import FakeLogReader, FakeLogs
 from egress_e2e.evidence.observe import Needs, Observer
+from egress_e2e.fakes.placement import LogName
 from egress_e2e.infra.kube import KubeApi
 from egress_e2e.infra.rollout import wait_pods_ready
 from egress_e2e.infra.tools import kubectl_path
@@ -51,6 +58,22 @@ Gatherer = Callable[..., dict[str, str]]
 
 
 @dataclass
+class _TappedLogs:
+    """A FakeLogReader that keeps the last text it read of each fake, for the records."""
+
+    inner: FakeLogReader
+    last: dict[str, str] = field(default_factory=dict)
+
+    def read(self, which: LogName) -> str:
+        text = self.inner.read(which)
+        self.last[which] = text
+        return text
+
+    def container_names(self) -> tuple[str, ...]:
+        return self.inner.container_names()
+
+
+@dataclass
 class ScenarioRun:
     scenario: Scenario
     env: E2EEnvironment
@@ -64,6 +87,8 @@ class ScenarioRun:
     gather: Gatherer = diagnostics.gather
     emit: Callable[[str], None] = print
     last_observation: verify.Observation | None = field(default=None, init=False)
+    # This run's checks as recorded so far (the scenario's observation record).
+    observed_checks: list[observations.CheckRecord] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.timeouts = self.timeouts.scaled(self.env.timeout_scale)
@@ -74,7 +99,8 @@ class ScenarioRun:
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(
             placement=self.env.fake_internet.placement, run_id=self.env.run_id,
             kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()))
-        self.observer = Observer(self.api, self.layout, self.logs, self.timeouts,
+        self.fake_tap = _TappedLogs(self.logs)
+        self.observer = Observer(self.api, self.layout, self.fake_tap, self.timeouts,
                                  run_id=self.env.run_id)
 
     def run(self) -> None:
@@ -121,6 +147,7 @@ class ScenarioRun:
         absent = [e for e in check.expect if verify.needs_settle_window(e)]
         what = f"{self.scenario.id}: {check.name}"
         started = time.monotonic()
+        before = self.last_observation
         streak_began: list[float | None] = [None]
 
         def judge(observed: verify.Observation) -> list[str]:
@@ -157,6 +184,48 @@ class ScenarioRun:
                 record.evidence(self.item, evidence.from_observation(
                     check, self.last_observation,
                     verify.verify(check.expect, self.last_observation, ids)))
+                if self.last_observation is not before:  # this check's, not the last one's
+                    self.keep_observation(check, self.last_observation)
+
+    @property
+    def observations_path(self) -> Path:
+        return observations.record_path(
+            self.env.artifacts_dir / observations.OBSERVATIONS_DIR, self.env.istio_version,
+            self.scenario.id)
+
+    def raw_logs(self, check: Check) -> observations.RawLogs:
+        """The texts the last evidence came from, for the sources this check read (another
+        check's text for a source this one did not read is not this check's)."""
+        needs = Needs.of(check.expect)
+        client_ns, client_pod, _ = self.layout.client_pod(check.probe.client)
+        taps, fakes = self.observer.raw_logs, self.fake_tap.last
+        gateway = ""
+        if needs.gateway_log:
+            with contextlib.suppress(EgressE2EError):
+                gateway = taps.get((self.layout.gateway_ns, self.observer.gateway_pod()), "")
+        return observations.RawLogs(
+            gateway=gateway,
+            sidecar=taps.get((client_ns, client_pod), "") if needs.sidecar_log else "",
+            fake=fakes.get("nginx", "") if needs.fake_log else "",
+            proxy=fakes.get("connect-proxy", "") if needs.proxy_log else "")
+
+    def keep_observation(self, check: Check, observed: verify.Observation) -> None:
+        """Add the check to the scenario's record and write it. Never raises: a record that
+        cannot be written is one warning line, not a failed run."""
+        try:
+            ids = self.layout.identities(check.probe.client, self.env.trust_domain)
+            self.observed_checks.append(observations.check_record(
+                check, observed, ids, self.raw_logs(check)))
+            env = self.env
+            whole = observations.ObservationRecord(
+                scenario=self.scenario.id,
+                versions=observations.Versions(istio=env.istio_version,
+                                               kubernetes=env.kubernetes_version,
+                                               kind=env.kind_version),
+                run_id=observed.run_id, checks=tuple(self.observed_checks))
+            observations.write(whole, self.observations_path, redact=diagnostics.redact)
+        except Exception as exc:
+            self.emit(f"[observations] {self.scenario.id}: record not written: {exc}")
 
     def diagnostics_target(self) -> diagnostics.DiagnosticsTarget:
         workloads = [

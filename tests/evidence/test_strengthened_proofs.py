@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 from egress_e2e import catalog
@@ -29,7 +28,8 @@ from egress_e2e.scenario.expectations import (
 from egress_e2e.scenario.identity import Identities
 from egress_e2e.scenario.model import Check
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from .seed_bodies import seed001_body
+
 RUN = "proofs01"
 
 
@@ -66,11 +66,11 @@ def test_gateway_tls_origination_requires_the_gateways_metadata() -> None:
               if isinstance(e, Echoed) and e.header == "X-Envoy-Peer-Metadata-Id"]
     ids = _ids("gateway-tls-origination")
     # Seed 001's echo of origination at the gateway: the gateway's node id.
-    via_gateway = (FIXTURES / "seed001-tls-origination-at-gateway.json").read_text()
+    via_gateway = seed001_body("tls-origination-at-gateway")
     assert verify([peer], Observation(_result("http://httpbin.org/headers", body=via_gateway)),
                   ids) == []
     # A sidecar that originated and went straight to the host sends its own id.
-    direct = (FIXTURES / "seed001-se-only-sidecar.json").read_text()
+    direct = seed001_body("se-only-sidecar")
     assert verify([peer], Observation(_result("http://httpbin.org/headers", body=direct)),
                   ids) == ["echoed X-Envoy-Peer-Metadata-Id: expected starting with 'router~', "
                            "got 'sidecar~10.244.0.7~curl.default~default.svc.cluster.local'"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -32,6 +31,7 @@ from egress_e2e.scenario.expectations import (
 )
 from egress_e2e.scenario.identity import Identities
 
+from .seed_bodies import seed001_body
 from .seed_lines import (
     S001_ISTIO_MUTUAL,
     S001_PASSTHROUGH,
@@ -39,7 +39,6 @@ from .seed_lines import (
     S004_CONNECT_GOOGLE,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
 SEED_IDS = Identities(gateway_ns="istio-system", gateway_sa="istio-egressgateway-service-account",
                       client_ns="default", client_sa="default")
 
@@ -58,7 +57,7 @@ def _istio_mutual() -> Observation:
     """Seed 001, 'TLS origination at the gateway and mTLS between sidecar and gateway'."""
     line = accesslog.parse(S001_ISTIO_MUTUAL)
     assert line.request_id is not None
-    body = (FIXTURES / "seed001-istio-mutual-tls-origination.json").read_text()
+    body = seed001_body("istio-mutual-tls-origination")
     # The seed's client sent its own User-Agent: as a probe's marker, it finds the seed's line.
     assert line.user_agent is not None
     result = _result(url="http://httpbin.org/headers", request_id=line.request_id, status=200,
@@ -123,7 +122,7 @@ def test_seed_istio_mutual_wrong_expectations_name_expected_and_actual() -> None
 
 def test_seed_passthrough_tcp_line_by_sni_and_time() -> None:
     line = accesslog.parse(S001_PASSTHROUGH)
-    body = (FIXTURES / "seed001-passthrough.json").read_text()
+    body = seed001_body("passthrough")
     at = line.start_time - timedelta(milliseconds=300)
     observed = Observation(
         probe=_result(url="https://httpbin.org/headers", request_id="never-logged",

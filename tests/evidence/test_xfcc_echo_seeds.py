@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -13,13 +12,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from egress_e2e.evidence import echo, xfcc
 from egress_e2e.scenario.identity import SpiffeId, parse_spiffe
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from .seed_bodies import seed001_body
+
 GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account"
 CLIENT_ID = "spiffe://cluster.local/ns/default/sa/default"
 
 
 def _echo(name: str) -> echo.Headers:
-    return echo.parse_headers_body((FIXTURES / f"seed001-{name}.json").read_text())
+    return echo.parse_headers_body(seed001_body(name))
 
 
 @pytest.mark.parametrize(("name", "expected_hash", "serial"), [

@@ -183,7 +183,8 @@ def test_a_passing_run_cleans_up_and_writes_no_bundle(fakes: local.LocalFakes,
     run, kube, _ = _run(fakes, tmp_path, REACHES_FAKE)
     run.gather = lambda items, *, timeout: pytest.fail("no bundle for a passing run")
     run.run()
-    assert not (tmp_path / "artifacts").exists()
+    # Only the observation record: no diagnostics bundle.
+    assert [p.name for p in (tmp_path / "artifacts").iterdir()] == ["observations"]
     assert {args for kind, args in kube.calls if kind == "delete_namespace"} == set(
         run.layout.owned_namespaces)
 
@@ -198,3 +199,73 @@ def test_selector_comes_from_the_workload_document() -> None:
                    {"kind": "Pod", "metadata": {"name": "curl", "labels": {"app": "curl"}}})
     assert selector_of(deployment) == "app=gw,istio=gateway-abc"
     assert selector_of(pod) == "app=curl"
+
+
+def test_every_check_leaves_its_observation_record(fakes: local.LocalFakes,
+                                                   tmp_path: Path) -> None:
+    """One file per scenario and version, its checks in order, written as each check ends: a
+    failing check's record is there too, with the verdict that failed."""
+    from egress_e2e.evidence import observations
+
+    wrong = replace(REACHES_FAKE, name="expects a 503", expect=(Status(503),), consecutive=1)
+    scenario = replace(_scenario(REACHES_FAKE), steps=(
+        Step("the ServiceEntry", apply=("serviceentry",), checks=(REACHES_FAKE, wrong)),))
+    run = ScenarioRun(scenario, _env(fakes, tmp_path), RecordingKube(fakes),
+                      PhaseTimer(emit=print), Item(), timeouts=FAST, fake_logs=LocalLogs(fakes))
+    with pytest.raises(WaitTimeout):
+        run.execute()
+    path = tmp_path / "artifacts" / "observations" / "1.31.1" / "serviceentry-direct.json"
+    assert path.stat().st_mode & 0o777 == 0o644
+    record = observations.read(path)
+    assert record.versions == observations.Versions("1.31.1", "v1.37.0", "v0.33.0", "sidecar")
+    assert record.run_id == fakes.run_id
+    reached, failed = record.checks
+    assert [reached.name, failed.name] == [REACHES_FAKE.name, "expects a 503"]
+    assert reached.passed and [v.expectation for v in reached.verdicts] == list(
+        REACHES_FAKE.expect)
+    assert reached.probe.argv[reached.probe.argv.index("-A") + 1] == reached.probe.marker
+    assert reached.client.status == 200
+    assert (hosts.PROVENANCE.lower(), fakes.run_id) in reached.client.headers
+    # The fake's own log line for this probe, raw, found by the marker it logs.
+    assert reached.fake_log and all(reached.probe.marker in line for line in reached.fake_log)
+    assert reached.identities == run.layout.identities("curl")
+    [verdict] = failed.verdicts
+    assert not verdict.passed and verdict.messages[0].startswith(
+        "status: expected 503, got HTTP 200")
+    # What it recorded still holds through today's parser and verification.
+    assert observations.replay(record) == []
+
+
+def test_a_scenario_file_runs_against_the_fakes_its_hosts_declare(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """A user's scenario file (tests/userfiles/files/partner-direct.yaml), loaded as
+    --scenarios-dir loads it: its hosts are what the fakes answer, its resources what the run
+    applies, and its checks hold against the real local fakes."""
+    from egress_e2e.fakes import declared
+    from egress_e2e.running import scenario_dirs
+
+    files_dir = Path(__file__).resolve().parents[1] / "userfiles" / "files"
+    user = scenario_dirs.load((files_dir,))
+    loaded = user.file_of("partner-direct")
+    assert loaded is not None
+    answered = declared.DeclaredHosts.of((h.name, h.kind) for h in loaded.fake_hosts)
+    with local.start(tmp_path_factory.mktemp("declared-fakes"),
+                     declared_hosts=answered) as fakes:
+        kube, item = RecordingKube(fakes), Item(nodeid="scenarios/test_files.py::"
+                                                       "test_scenario_file[partner-direct]")
+        run = ScenarioRun(loaded.scenario, _env(fakes, tmp_path), kube, PhaseTimer(emit=print),
+                          item, timeouts=FAST, fake_logs=LocalLogs(fakes))
+        run.execute()
+        run.cleanup()
+    applied = [docs for kind, docs in kube.calls if kind == "apply"][1]
+    assert [(d["kind"], d["spec"]["hosts"]) for d in applied] == [
+        ("ServiceEntry", ["billing.partner.example"]),
+        ("ServiceEntry", ["secure.partner.example"])]
+    assert all(d["metadata"]["namespace"] == run.layout.client_ns for d in applied)
+    observed = run.last_observation
+    assert observed is not None and observed.probe.status == 200
+    assert observed.probe.headers.get(hosts.PROVENANCE) == fakes.run_id
+    assert observed.probe.headers.get(hosts.SAW_SNI) == "secure.partner.example"
+    execs = [args for kind, args in kube.calls if kind == "exec"]
+    assert any("https://secure.partner.example/headers" in e[3] for e in execs)
+    assert ("scenario_id", "partner-direct") in item.user_properties

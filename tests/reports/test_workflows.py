@@ -175,6 +175,28 @@ def test_nightly_merges_every_entry_into_one_report() -> None:
     assert "--markdown \"$GITHUB_STEP_SUMMARY\"" in merge
 
 
+def test_nightly_uploads_the_observation_records_apart() -> None:
+    """Each e2e job uploads artifacts/observations/ (what the runner writes, and what
+    ``egress-e2e observations import`` reads) as its own artifact, whatever the outcome, under a
+    name the report job's merge does not pick up."""
+    from egress_e2e.evidence.observations import OBSERVATIONS_DIR
+
+    data = load(NIGHTLY)
+    steps = {step["name"]: step for step in data["jobs"]["e2e"]["steps"]}
+    upload = steps["Upload the observation records"]
+    assert str(upload["uses"]).startswith("actions/upload-artifact@")
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"] == f"artifacts/{OBSERVATIONS_DIR}/"
+    assert data["jobs"]["e2e"]["env"]["ARTIFACTS"] == "artifacts"
+    name = upload["with"]["name"]
+    assert "${{ matrix.name }}" in name and "${{ github.run_attempt }}" in name
+    report = data["jobs"]["report"]
+    pattern = next(s for s in report["steps"]
+                   if str(s.get("uses", "")).startswith("actions/download-artifact@")
+                   )["with"]["pattern"]
+    assert not name.startswith(pattern.rstrip("*"))
+
+
 def test_workflow_finds_kind_where_the_harness_caches_it() -> None:
     from egress_e2e.infra import tools, versions
 
