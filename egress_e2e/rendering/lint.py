@@ -1,20 +1,22 @@
-"""Offline validation of manifests, before any cluster sees them.
+"""Offline validation of manifests, before any cluster sees them, as strict as the API server.
 
-Istio kinds are checked against Istio's API models (``cloudcoil-models-istio``, pydantic) and,
-beyond what the models reject, every field the model does not know is reported: Istio's CRDs
-preserve unknown fields, so the API server would store a misspelt ``sniHost`` and Istio would
-silently ignore it. Core kinds are checked against Kubernetes' own JSON schemas
-(``kubernetes-validate``, strict: unknown fields are errors there too). A kind neither knows is
-an error. Each problem prints as ``file:doc: Kind/name: field: message``.
+Istio and Gateway API kinds are checked against their CRDs' own OpenAPI v3 schemas and CEL
+rules (``schemas``: bundles built from the pinned releases' CRD files; ``structural`` and
+``cel_rules`` apply them as the API server does on create with kubectl's default strict field
+validation), then against istiod's webhook rules (``webhook``). Core kinds are checked against
+Kubernetes' own JSON schemas (``kubernetes-validate``, strict: unknown fields are errors there
+too) and the enums the API server checks in code (``core_checks``). Every kind's
+``metadata.name`` must be what Kubernetes accepts for it. A kind none of them knows is an error.
+YAML becomes JSON the way kubectl makes it (non-string map keys become strings first). Each
+problem prints as ``file:doc: Kind/name: field: message``.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import types
-import typing
-from collections.abc import Iterable, Sequence
+import datetime
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,28 +25,27 @@ from typing import Any, Final
 import yaml
 
 from egress_e2e.core.errors import ManifestError
+from egress_e2e.infra import versions
+from egress_e2e.rendering import schemas, structural
+from egress_e2e.rendering.core_checks import (
+    core_enum_problems,
+    metadata_problems,
+    object_meta_problems,
+)
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import Document, render_scenario
+from egress_e2e.rendering.webhook import webhook_problems
 from egress_e2e.scenario.model import Scenario
 
 # Kubernetes release whose schemas core kinds are checked against: the oldest kind node image
 # the harness targets (the schemas only grow, so newer clusters accept the same documents).
 KUBERNETES_SCHEMA_VERSION: Final = "1.34"
 
-# The Istio API modules of cloudcoil-models-istio that define resources.
-_ISTIO_MODULES: Final = (
-    "cloudcoil.models.istio.networking.v1",
-    "cloudcoil.models.istio.networking.v1alpha3",
-    "cloudcoil.models.istio.networking.v1beta1",
-    "cloudcoil.models.istio.security.v1",
-    "cloudcoil.models.istio.security.v1beta1",
-    "cloudcoil.models.istio.telemetry.v1",
-    "cloudcoil.models.istio.telemetry.v1alpha1",
-    "cloudcoil.models.istio.extensions.v1alpha1",
-)
-_ISTIO_GROUP_SUFFIX: Final = ".istio.io/"
-# Fields Kubernetes itself fills in; a manifest may carry them (e.g. from `kubectl get -o yaml`).
-_SERVER_FIELDS: Final = frozenset({"status"})
+# API groups whose kinds come from CRDs lint ships schemas for.
+_ISTIO_GROUP_SUFFIX: Final = ".istio.io"
+_CRD_GROUP_SUFFIXES: Final = (_ISTIO_GROUP_SUFFIX, "gateway.networking.k8s.io",
+                              "gateway.networking.x-k8s.io")
+UNKNOWN_FIELD: Final = structural.UNKNOWN_FIELD
 
 
 @dataclass(frozen=True)
@@ -61,27 +62,45 @@ class LintProblem:
 
 
 @cache
-def _istio_models() -> dict[tuple[str, str], Any]:
-    """(apiVersion, kind) -> the pydantic model class, from the installed models package."""
-    from cloudcoil.resources import Resource
-
-    found: dict[tuple[str, str], Any] = {}
-    for module_name in _ISTIO_MODULES:
-        module = importlib.import_module(module_name)
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if issubclass(cls, Resource) and cls.__module__ == module_name:
-                api_version = cls.model_fields["api_version"].default
-                kind = cls.model_fields["kind"].default
-                if isinstance(api_version, str) and isinstance(kind, str):
-                    found[(api_version, kind)] = cls
-    return found
+def istio_minor(istio_version: str | None) -> str:
+    """The Istio minor whose CRDs lint validates against: ``istio_version`` (a version or a
+    minor versions.toml knows), else versions.toml's default. Read once per process."""
+    return schemas.minor_of(versions.load().istio(istio_version).minor)
 
 
-def lint_document(body: object, file: str, doc: int) -> list[LintProblem]:
-    """Every problem in one parsed YAML document."""
-    if not isinstance(body, dict):
+def as_kubectl_json(value: Any) -> Any:
+    """``value`` as kubectl sends it: sigs.k8s.io/yaml turns YAML into JSON, so a map key such
+    as ``8080`` or ``true`` becomes the string "8080" / "true", and a float that is a whole
+    number is a JSON integer (``1.0`` is sent as ``1``)."""
+    if isinstance(value, Mapping):
+        return {_key(key): as_kubectl_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_kubectl_json(item) for item in value]
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def _key(key: object) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, float) and math.isfinite(key) and key.is_integer():
+        return str(int(key))
+    return str(key)
+
+
+def lint_document(parsed: object, file: str, doc: int,
+                  istio_version: str | None = None) -> list[LintProblem]:
+    """Every problem in one parsed YAML document, for the Istio version given (default:
+    versions.toml's)."""
+    if not isinstance(parsed, dict):
         return [LintProblem(file, doc, "?", "?", "(document)",
-                            f"expected a mapping, got {type(body).__name__}")]
+                            f"expected a mapping, got {type(parsed).__name__}")]
+    body: dict[str, Any] = as_kubectl_json(parsed)
     kind = str(body.get("kind") or "?")
     meta = body.get("metadata")
     name = str(meta.get("name") or "?") if isinstance(meta, dict) else "?"
@@ -94,81 +113,33 @@ def lint_document(body: object, file: str, doc: int) -> list[LintProblem]:
         return [problem("apiVersion", "missing")]
     if kind == "?":
         return [problem("kind", "missing")]
-    if name == "?":
+    if name == "?" or not isinstance(meta, dict):
         return [problem("metadata.name", "missing")]
-    if _ISTIO_GROUP_SUFFIX in api_version:
-        return [problem(field, message) for field, message in _lint_istio(body, api_version,
-                                                                            kind)]
-    return [problem(field, message) for field, message in _lint_core(body)]
+    found = metadata_problems(kind, meta)
+    group = api_version.rpartition("/")[0]
+    if group.endswith(_CRD_GROUP_SUFFIXES):
+        found += _lint_crd(body, api_version, kind, istio_minor(istio_version))
+    else:
+        found += _lint_core(body) + core_enum_problems(body)
+    return [problem(field, message) for field, message in found]
 
 
-def _lint_istio(body: dict[str, Any], api_version: str, kind: str) -> list[tuple[str, str]]:
-    from pydantic import ValidationError
-
-    model = _istio_models().get((api_version, kind))
-    if model is None:
-        known = sorted({v for v, k in _istio_models() if k == kind})
-        hint = f" (known versions: {', '.join(known)})" if known else ""
-        return [("kind", f"unknown Istio kind {api_version} {kind}{hint}")]
-    problems: list[tuple[str, str]] = []
-    try:
-        model.model_validate(body)
-    except ValidationError as exc:
-        problems = [(_path(err["loc"]), err["msg"]) for err in exc.errors()]
-    # Unknown fields are looked for even when validation failed: a misspelt key usually comes
-    # with a "Field required" for the right one, and both lines help.
-    problems += [(path, UNKNOWN_FIELD) for path in _unknown_fields(model, body, ())]
+def _lint_crd(body: dict[str, Any], api_version: str, kind: str,
+              minor: str) -> list[tuple[str, str]]:
+    known = schemas.kinds_for(minor)
+    entry = known.get((api_version, kind))
+    if entry is None:
+        served = sorted(version for version, k in known if k == kind)
+        hint = f" (served: {', '.join(served)})" if served else ""
+        return [("kind", f"unknown kind {api_version} {kind} for Istio {minor}'s CRDs{hint}")]
+    problems = object_meta_problems(body.get("metadata") or {})
+    if entry.status_subresource:
+        # Reset on create (status is written through the subresource), so never validated.
+        body = {key: value for key, value in body.items() if key != "status"}
+    problems += structural.validate(entry.schema, body)
+    if api_version.rpartition("/")[0].endswith(_ISTIO_GROUP_SUFFIX):
+        problems += webhook_problems(body)
     return problems
-
-
-UNKNOWN_FIELD: Final = "unknown field (the API server would accept it and Istio ignore it)"
-
-
-def _unknown_fields(annotation: Any, value: object, where: tuple[str | int, ...]) -> list[str]:
-    """Paths in ``value`` that ``annotation`` (a model, list, dict or union of them) does not
-    declare; pydantic itself ignores such extras."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _unknown_fields(args[0], value, where)
-    found: list[str] = []
-    if origin in (typing.Union, types.UnionType):
-        options = [arg for arg in args if arg is not type(None)]
-        # The reading with the fewest unknown fields is the one the author meant.
-        readings = [_unknown_fields(option, value, where) for option in options]
-        found = min(readings, key=len) if readings else []
-    elif origin is list and isinstance(value, list) and args:
-        for position, item in enumerate(value):
-            found.extend(_unknown_fields(args[0], item, (*where, position)))
-    elif origin is dict and isinstance(value, dict) and len(args) == 2:
-        for key, item in value.items():
-            found.extend(_unknown_fields(args[1], item, (*where, key)))
-    elif isinstance(annotation, type) and isinstance(value, dict):
-        found = _unknown_model_fields(annotation, value, where)
-    return found
-
-
-def _unknown_model_fields(model: type, value: dict[str, Any],
-                          where: tuple[str | int, ...]) -> list[str]:
-    from pydantic import BaseModel, RootModel
-
-    if issubclass(model, RootModel):
-        return _unknown_fields(model.model_fields["root"].annotation, value, where)
-    if not issubclass(model, BaseModel):
-        return []
-    declared: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        declared[name] = info.annotation
-        if info.alias:
-            declared[info.alias] = info.annotation
-    found: list[str] = []
-    for key, item in value.items():
-        if not where and key in _SERVER_FIELDS:
-            continue
-        if key in declared:
-            found.extend(_unknown_fields(declared[key], item, (*where, key)))
-        else:
-            found.append(_path((*where, key)))
-    return found
 
 
 def _lint_core(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -177,7 +148,19 @@ def _lint_core(body: dict[str, Any]) -> list[tuple[str, str]]:
         return [("kind", f"unknown kind {body.get('apiVersion')} {body.get('kind')} "
                          f"(no Kubernetes {KUBERNETES_SCHEMA_VERSION} schema, not an Istio kind)")]
     errors = sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
-    return [(_path(tuple(err.path)), str(err.message)) for err in errors]
+    found: list[tuple[str, str]] = []
+    for err in errors:
+        where = list(err.path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            # As for CRDs: with strict field validation the API server refuses the field.
+            declared = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+            for key in err.instance:
+                if key not in declared:
+                    path = structural.format_path([*where, key])
+                    found.append((path, UNKNOWN_FIELD.format(path=path)))
+            continue
+        found.append((structural.format_path(where), str(err.message)))
+    return found
 
 
 @cache
@@ -219,18 +202,45 @@ def _core_definitions(path: str) -> dict[str, Any]:
     return loaded
 
 
-def _path(loc: Iterable[object]) -> str:
-    return ".".join(str(part) for part in loc)
+class KubectlYamlLoader(yaml.SafeLoader):
+    """YAML read as kubectl reads it (sigs.k8s.io/yaml, a fork of go-yaml v2): YAML 1.1 scalars
+    as PyYAML has them, except that a timestamp stays the string it was (go-yaml gives
+    ``interface{}`` a string for it), base-60 numbers such as ``1:30`` are strings (go-yaml
+    has no base 60) and ``1e3`` is a number. One difference stays: in a flow sequence PyYAML
+    ends a plain scalar at ``:]`` (``[2001:db8::]`` is a mapping to it), go-yaml does not."""
 
 
-def lint_text(text: str, file: str) -> list[LintProblem]:
+_TAG_INT: Final = "tag:yaml.org,2002:int"
+_TAG_FLOAT: Final = "tag:yaml.org,2002:float"
+_TAG_TIMESTAMP: Final = "tag:yaml.org,2002:timestamp"
+KubectlYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in (_TAG_INT, _TAG_FLOAT, _TAG_TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+KubectlYamlLoader.add_implicit_resolver(_TAG_INT, re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"))
+# go-yaml v2 resolve.go: a float is what its yamlStyleFloat matches (so 1e3 is one), or .inf/.nan.
+KubectlYamlLoader.add_implicit_resolver(_TAG_FLOAT, re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
+def load_documents(text: str) -> list[Any]:
+    """The non-empty documents of a multi-document YAML text, read as kubectl reads them."""
+    return [body for body in yaml.load_all(text, Loader=KubectlYamlLoader)
+            if body is not None]
+
+
+def lint_text(text: str, file: str, istio_version: str | None = None) -> list[LintProblem]:
     """Lint a multi-document YAML text; a YAML syntax error is one problem with its line."""
-    return _lint_text_counted(text, file)[1]
+    return _lint_text_counted(text, file, istio_version)[1]
 
 
-def _lint_text_counted(text: str, file: str) -> tuple[int, list[LintProblem]]:
+def _lint_text_counted(text: str, file: str,
+                       istio_version: str | None) -> tuple[int, list[LintProblem]]:
     try:
-        loaded = [body for body in yaml.safe_load_all(text) if body is not None]
+        loaded = load_documents(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -239,11 +249,12 @@ def _lint_text_counted(text: str, file: str) -> tuple[int, list[LintProblem]]:
     problems: list[LintProblem] = []
     # Numbered as kubectl would count them: empty documents between separators do not count.
     for position, body in enumerate(loaded, start=1):
-        problems.extend(lint_document(body, file, position))
+        problems.extend(lint_document(body, file, position, istio_version))
     return len(loaded), problems
 
 
-def lint_paths(paths: Sequence[Path]) -> tuple[int, list[LintProblem]]:
+def lint_paths(paths: Sequence[Path],
+               istio_version: str | None = None) -> tuple[int, list[LintProblem]]:
     """Lint files (directories: their *.yaml and *.yml). Returns (documents, problems)."""
     files: list[Path] = []
     for path in paths:
@@ -260,22 +271,24 @@ def lint_paths(paths: Sequence[Path]) -> tuple[int, list[LintProblem]]:
             text = file.read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"lint: cannot read {file}: {exc}") from exc
-        found, file_problems = _lint_text_counted(text, str(file))
+        found, file_problems = _lint_text_counted(text, str(file), istio_version)
         count += found
         problems.extend(file_problems)
     return count, problems
 
 
-def lint_rendered(docs: Iterable[Document], label: str) -> list[LintProblem]:
+def lint_rendered(docs: Iterable[Document], label: str,
+                  istio_version: str | None = None) -> list[LintProblem]:
     """Lint rendered documents; ``file`` reads ``manifests/<source>[<label>]``."""
     problems: list[LintProblem] = []
     for doc in docs:
-        problems.extend(lint_document(doc.body, f"manifests/{doc.source}[{label}]", doc.index))
+        problems.extend(lint_document(doc.body, f"manifests/{doc.source}[{label}]", doc.index,
+                                      istio_version))
     return problems
 
 
-def lint_catalog(scenarios: Iterable[Scenario], run_id: str = "lint") -> tuple[int,
-                                                                               list[LintProblem]]:
+def lint_catalog(scenarios: Iterable[Scenario], run_id: str = "lint",
+                 istio_version: str | None = None) -> tuple[int, list[LintProblem]]:
     """Render every scenario in both layouts and lint the result: (documents, problems)."""
     count = 0
     problems: list[LintProblem] = []
@@ -283,5 +296,5 @@ def lint_catalog(scenarios: Iterable[Scenario], run_id: str = "lint") -> tuple[i
         for layout in (Layout.seed(scenario), Layout.isolated_for(scenario, run_id)):
             docs = render_scenario(scenario, layout)
             count += len(docs)
-            problems.extend(lint_rendered(docs, f"{scenario.id} {layout.name}"))
+            problems.extend(lint_rendered(docs, f"{scenario.id} {layout.name}", istio_version))
     return count, problems

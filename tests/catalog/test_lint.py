@@ -31,6 +31,12 @@ def test_whole_catalog_lints_clean_in_both_layouts(capsys: pytest.CaptureFixture
     assert documents == expected
 
 
+def test_whole_catalog_lints_clean_against_istio_1_30(capsys: pytest.CaptureFixture[str]) -> None:
+    """The older supported minor's CRDs (and Gateway API v1.5.1) accept the catalog too."""
+    assert main(["lint", "--istio-version", "1.30"]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_a_broken_template_fails_lint_at_its_document(tmp_path: Path) -> None:
     (tmp_path / "patterns" / "scratch").mkdir(parents=True)
     for name in BASE_TEMPLATES:
@@ -46,11 +52,11 @@ def test_a_broken_template_fails_lint_at_its_document(tmp_path: Path) -> None:
     problems = [str(p) for p in lint.lint_rendered(docs, "scratch seed")]
     assert problems == [
         "manifests/patterns/scratch/vs.yaml[scratch seed]:2: "
-        "VirtualService/typo-httpbin-through-egress-gateway: spec.tls.0.match.0.sniHosts: "
-        "Field required",
+        "VirtualService/typo-httpbin-through-egress-gateway: spec.tls[0].match[0].sniHosts: "
+        "Required value",
         "manifests/patterns/scratch/vs.yaml[scratch seed]:2: "
-        "VirtualService/typo-httpbin-through-egress-gateway: spec.tls.0.match.0.sniHost: "
-        "unknown field (the API server would accept it and Istio ignore it)",
+        "VirtualService/typo-httpbin-through-egress-gateway: spec.tls[0].match[0].sniHost: "
+        + lint.UNKNOWN_FIELD.format(path="spec.tls[0].match[0].sniHost"),
     ]
 
 
@@ -88,12 +94,14 @@ def test_bad_enum_value_gives_the_precise_line(tmp_path: Path) -> None:
     assert count == 2
     assert len(problems) == 1
     line = str(problems[0])
-    assert line.startswith(f"{path}:2: Gateway/istio-egressgateway: spec.servers.0.tls.mode: ")
-    assert "PASSTHROUGH" in line
+    assert line == (f"{path}:2: Gateway/istio-egressgateway: spec.servers[0].tls.mode: "
+                    'Unsupported value: "PASSTRHOUGH": supported values: "PASSTHROUGH", '
+                    '"SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"')
 
 
 def test_unknown_istio_field_is_reported(tmp_path: Path) -> None:
-    """The API server would store `sniHost` and Istio would route without the SNI match."""
+    """kubectl's strict field validation makes the API server refuse `credentialname`; other
+    clients would have it pruned, and Istio would originate TLS without the CA."""
     text = """\
 apiVersion: networking.istio.io/v1alpha3
 kind: DestinationRule
@@ -111,10 +119,11 @@ spec:
         credentialname: fake-internet-ca
 """
     problems = lint.lint_text(text, "dr.yaml")
+    where = "spec.trafficPolicy.portLevelSettings[0].tls.credentialname"
     assert [str(p) for p in problems] == [
-        "dr.yaml:1: DestinationRule/originate-tls-for-httpbin: "
-        "spec.trafficPolicy.portLevelSettings.0.tls.credentialname: unknown field (the API "
-        "server would accept it and Istio ignore it)"
+        f"dr.yaml:1: DestinationRule/originate-tls-for-httpbin: {where}: unknown field "
+        f'"{where}": with kubectl\'s default strict field validation the API server rejects the '
+        "object; a client that does not ask for it has the field pruned with a warning"
     ]
 
 
@@ -133,7 +142,7 @@ spec:
     - destination: {host: httpbin.org}
 """
     fields = {(p.field, p.message) for p in lint.lint_text(text, "vs.yaml")}
-    assert ("spec.tls.0.match.0.sniHosts", "Field required") in fields
+    assert ("spec.tls[0].match[0].sniHosts", "Required value") in fields
 
 
 def test_core_kinds_are_checked_strictly() -> None:
@@ -146,15 +155,20 @@ spec:
   ports: [{port: eighty}]
 """
     lines = [str(p) for p in lint.lint_text(text, "svc.yaml")]
-    assert "svc.yaml:1: Service/s: spec: Additional properties are not allowed ('portz' was " \
-           "unexpected)" in lines
-    assert "svc.yaml:1: Service/s: spec.ports.0.port: 'eighty' is not of type 'integer'" in lines
+    assert "svc.yaml:1: Service/s: spec.portz: " + lint.UNKNOWN_FIELD.format(path="spec.portz") \
+        in lines
+    assert "svc.yaml:1: Service/s: spec.ports[0].port: 'eighty' is not of type 'integer'" in lines
 
 
 @pytest.mark.parametrize(("api_version", "kind", "expected"), [
     ("example.com/v1", "Widget", "unknown kind example.com/v1 Widget"),
-    ("networking.istio.io/v1", "Gatway", "unknown Istio kind networking.istio.io/v1 Gatway"),
-    ("networking.istio.io/v9", "Gateway", "known versions: networking.istio.io/v1"),
+    ("networking.istio.io/v1", "Gatway",
+     "unknown kind networking.istio.io/v1 Gatway for Istio 1.31's CRDs"),
+    ("networking.istio.io/v9", "Gateway", "(served: gateway.networking.k8s.io/v1, "
+                                          "gateway.networking.k8s.io/v1beta1, "
+                                          "networking.istio.io/v1, networking.istio.io/v1alpha3, "
+                                          "networking.istio.io/v1beta1)"),
+    ("gateway.networking.k8s.io/v1", "TLSRout", "unknown kind"),
 ])
 def test_unknown_kinds_are_errors(api_version: str, kind: str, expected: str) -> None:
     text = f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: x}}\n"
@@ -186,9 +200,9 @@ def test_lint_command_on_a_directory(tmp_path: Path, capsys: pytest.CaptureFixtu
     (tmp_path / "bad.yml").write_text(GOOD_GATEWAY.replace("number: 443", "number: https"))
     assert main(["lint", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
-    assert out.splitlines() == [
-        f"{tmp_path / 'bad.yml'}:1: Gateway/istio-egressgateway: spec.servers.0.port.number: "
-        "Input should be a valid integer, unable to parse string as an integer"
-    ]
-    assert "1 problem(s) in 2 document(s)" in err
+    assert out.splitlines()[0] == (
+        f"{tmp_path / 'bad.yml'}:1: Gateway/istio-egressgateway: spec.servers[0].port.number: "
+        'Invalid value: "string": spec.servers[0].port.number in body must be of type integer: '
+        '"string"')
+    assert "in 2 document(s)" in err
     assert main(["lint", str(tmp_path / "good.yaml")]) == 0
