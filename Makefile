@@ -18,6 +18,8 @@ TEST_STAMP := $(VENV)/.installed-test-$(STAMP_TAG)
 ISTIO_VERSION ?=
 UPGRADE_FROM ?=
 UPGRADE_METHOD ?=
+DATA_PLANE ?=
+SCENARIOS_DIR ?=
 K ?=
 WORKERS ?= 0
 KEEP ?=
@@ -43,6 +45,17 @@ ifneq ($(strip $(UPGRADE_METHOD)),)
 E2E_ARGS += --upgrade-method $(UPGRADE_METHOD)
 PREFLIGHT_ARGS_UPGRADE += --upgrade-method $(UPGRADE_METHOD)
 endif
+# DATA_PLANE=ambient: Istio's ambient profile on a cluster of its own, the ambient scenarios.
+# Exported too, so preflight checks the same settings the run uses.
+ifneq ($(strip $(DATA_PLANE)),)
+E2E_ARGS += --data-plane $(DATA_PLANE)
+export EGRESS_E2E_DATA_PLANE := $(DATA_PLANE)
+endif
+# SCENARIOS_DIR=dir[:dir]: your own scenario files (docs/scenarios.md), for preflight's -k check
+# and the run alike.
+ifneq ($(strip $(SCENARIOS_DIR)),)
+export EGRESS_E2E_SCENARIOS_DIR := $(SCENARIOS_DIR)
+endif
 ifneq ($(strip $(K)),)
 E2E_ARGS += -k '$(K)'
 endif
@@ -59,7 +72,7 @@ PREFLIGHT_ARGS += $(PREFLIGHT_ARGS_UPGRADE)
 .PHONY: help venv venv-e2e lock-check system-deps test lint typecheck unit e2e preflight pin render clean
 
 help:
-	@echo "make e2e    run the egress scenarios on kind (needs Docker): ISTIO_VERSION= K= WORKERS= KEEP=1 ARGS= UPGRADE_FROM= UPGRADE_METHOD="
+	@echo "make e2e    run the egress scenarios on kind (needs Docker): ISTIO_VERSION= K= WORKERS= KEEP=1 ARGS= UPGRADE_FROM= UPGRADE_METHOD= DATA_PLANE= SCENARIOS_DIR="
 	@echo "make test   run the offline suite (lint, layers, types, tests)"
 	@echo "make pin    write checksums of unpinned tool downloads into versions.toml"
 	@echo "make clean  delete the clusters and containers this harness created"

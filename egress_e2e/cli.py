@@ -18,10 +18,19 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    from egress_e2e.commands import catalog, clean, matrix, preflight, report, tools
+    from egress_e2e.commands import (
+        catalog,
+        clean,
+        matrix,
+        observations,
+        preflight,
+        report,
+        scaffold,
+        tools,
+    )
 
     return [preflight.register, matrix.register, tools.register, clean.register, catalog.register,
-            report.register]
+            report.register, observations.register, scaffold.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,8 +30,12 @@ READING_ORDER = (
     "http-and-passthrough-combined", "externalname", "ingress-gateway",
     "dedicated-gateway-authz", "sidecar-registry-only", "mtls-origination",
     "app-mtls-passthrough", "mtls-gateway-tls-tcp", "wildcard-passthrough", "wildcard-sni-proxy",
+    "dynamic-dns-wildcard",
     "connect-tunnel", "connect-tunnel-dr", "networkpolicy-bypass-blocked",
     "origination-untrusted-cert",
+    # Ambient: the egress waypoint, then its policies, then the DYNAMIC_DNS wildcard.
+    "ambient-waypoint-http", "ambient-waypoint-tls-origination", "ambient-waypoint-authz",
+    "ambient-waypoint-bypass-blocked", "ambient-serviceentry-no-waypoint", "ambient-dynamic-dns",
 )
 
 

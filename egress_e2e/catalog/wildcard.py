@@ -164,4 +164,71 @@ WILDCARD_SNI_PROXY = Scenario(
     tags=("wildcard", "envoyfilter"),
 )
 
-SCENARIOS = (MTLS_GATEWAY_TLS_TCP, WILDCARD_PASSTHROUGH, WILDCARD_SNI_PROXY)
+# The old way and the new. wildcard-sni-proxy (above) is the old way: arbitrary hosts need an
+# EnvoyFilter that rewires the gateway's tcp_proxy into an SNI forward proxy, which Istio does not
+# validate (it broke silently in 1.15, istio/istio#42709). dynamic-dns-wildcard (below) is the
+# new way from Istio 1.30: a ServiceEntry with resolution DYNAMIC_DNS, and istiod builds the
+# dynamic forward proxy itself. Its cluster is named like any outbound cluster, with the
+# wildcard host (model.BuildSubsetKey in pilot/pkg/networking/core/cluster.go), and only sidecar
+# outbound listeners get the filters that feed it (listener_builder.go for HTTP,
+# networkfilter.go for TLS): for sidecars the client's own sidecar is the forward proxy.
+DYNAMIC_DNS_TLS_CLUSTER: Final = "outbound|443||*.wikipedia.org"
+DYNAMIC_DNS_HTTP_CLUSTER: Final = "outbound|80||*.wikipedia.org"
+
+DYNAMIC_DNS_WILDCARD = Scenario(
+    id="dynamic-dns-wildcard",
+    title="Arbitrary *.wikipedia.org hosts by a DYNAMIC_DNS ServiceEntry (1.30+), no EnvoyFilter",
+    seeds=(Seed(SEED_003, "wildcard-egress-sni-proxy.yaml"),),
+    flow=(Hop.app("app TLS"), Hop.sidecar("app TLS", name="sidecar (dynamic forward proxy)"),
+          Hop.external("*.wikipedia.org")),
+    gateway="none",
+    # Sidecars serve DYNAMIC_DNS wildcards from 1.30 (1.30 change notes, #58244).
+    requires_istio=">=1.30",
+    seed_names=SEED_003_NAMES,
+    steps=(
+        Step(
+            says="One wildcard ServiceEntry, resolution DYNAMIC_DNS, with a TLS and an HTTP "
+                 "port. The sidecar resolves each connection's SNI (TLS) or each request's "
+                 "Host (HTTP) and connects there.",
+            apply=("serviceentry",),
+            checks=(
+                *(Check(
+                    f"{host} over the app's TLS: the sidecar forwards by SNI to its block",
+                    _tls_probe(host),
+                    (
+                        Status(200),
+                        Echoed(hosts.SAW_SNI, equals=host),
+                        # The line names the upstream host of this connection (its SNI) and
+                        # the dynamic forward proxy cluster that resolved it.
+                        LogLine(proxy="sidecar", tcp=True, sni=host,
+                                cluster=DYNAMIC_DNS_TLS_CLUSTER),
+                        FakeSaw(scheme="https", port=hosts.TLS_PORT, sni=host,
+                                server_block=block),
+                    ),
+                ) for host, block in LANGUAGE_BLOCKS.items()),
+                *(Check(
+                    f"{host} over plain HTTP: the sidecar forwards by Host to its block",
+                    Curl(f"http://{host}/headers"),
+                    (
+                        Status(200),
+                        LogLine(proxy="sidecar", method="GET", path="/headers",
+                                response_code=200, cluster=DYNAMIC_DNS_HTTP_CLUSTER),
+                        FakeSaw(scheme="http", port=hosts.HTTP_PORT,
+                                server_block=f"{block}-http"),
+                    ),
+                ) for host, block in LANGUAGE_BLOCKS.items()),
+            ),
+        ),
+    ),
+    differs=(
+        HERMETIC,
+        "the seed's SNI proxy runs in the egress gateway; in 1.30/1.31 istiod adds the dynamic "
+        "forward proxy filters only to sidecar outbound listeners (listener_builder.go, "
+        "networkfilter.go), so the client's sidecar is the forward proxy and no gateway is "
+        "involved; ambient-dynamic-dns is the variant through an egress waypoint",
+        "the isolated layout scopes the ServiceEntry to the scenario's namespace (exportTo)",
+    ),
+    tags=("wildcard", "dynamic-dns"),
+)
+
+SCENARIOS = (MTLS_GATEWAY_TLS_TCP, WILDCARD_PASSTHROUGH, WILDCARD_SNI_PROXY, DYNAMIC_DNS_WILDCARD)

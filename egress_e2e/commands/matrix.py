@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--versions-file", type=Path, default=None,
                         help="versions file (default: the repo's versions.toml)")
+    parser.add_argument("--data-plane", default="all", choices=("all", *matrix.DATA_PLANES),
+                        help="the data planes to run each version on (default: all: sidecar "
+                             "and ambient jobs)")
+    parser.add_argument("--shards", type=int, default=1, metavar="N",
+                        help="split each job's catalog over N jobs (pytest-split --splits N "
+                             "--group i; default 1)")
     parser.add_argument("--upgrades", action="store_true",
                         help="print the upgrade jobs instead: into each minor's newest patch "
                              "from the previous minor's and from the previous patch, by "
@@ -86,8 +92,10 @@ def run_matrix(args: argparse.Namespace) -> int:
                                      kind_version=support.kind_version)
         print(json.dumps(matrix.as_github_matrix(jobs), separators=(",", ":")))
         return 0
+    planes = matrix.DATA_PLANES if args.data_plane == "all" else (args.data_plane,)
     entries = matrix.build(support.releases, support.node_images, wanted=args.istio,
-                           default=support.default, kind_version=support.kind_version)
+                           default=support.default, kind_version=support.kind_version,
+                           data_planes=planes, shards=args.shards)
     # One line: the workflow writes it straight into $GITHUB_OUTPUT.
     print(json.dumps(matrix.as_github_matrix(entries), separators=(",", ":")))
     return 0

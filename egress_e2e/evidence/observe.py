@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 from egress_e2e.core.errors import ClusterError
 from egress_e2e.core.timeouts import Timeouts
-from egress_e2e.core.waits import latest
+from egress_e2e.core.waits import latest, until
 from egress_e2e.evidence import accesslog, probe, verify
 from egress_e2e.evidence.fakelogs import FakeLogReader
+from egress_e2e.infra.ambient import GATEWAY_NAME_LABEL
 from egress_e2e.infra.istio import PROXY_CONTAINER
 from egress_e2e.infra.kube import KubeApi
 from egress_e2e.rendering.layout import Layout
@@ -66,9 +67,22 @@ class Observer:
     raw_logs: dict[tuple[str, str], str] = field(default_factory=dict, init=False)
     _gateway_pod: str | None = field(default=None, init=False)
 
+    def forget_gateway_pod(self) -> None:
+        """The gateway's pods were replaced (an upgrade's restart): find the Ready one again."""
+        self._gateway_pod = None
+
     def gateway_pod(self) -> str:
         if self._gateway_pod is None:
             selector = ",".join(f"{k}={v}" for k, v in self.layout.gateway_labels)
+            if self.layout.data_plane == "ambient" or made_by_istiod(self.layout):
+                # A waypoint's pod is made by istiod's gateway controller from the Gateway the
+                # scenario applies (its labels: gateway.networking.k8s.io/gateway-name), after
+                # the runner's workload wait: give it that budget once.
+                until(lambda: [p for p in self.api.pods(self.layout.gateway_ns, selector)
+                               if p.ready], bool,
+                      what=f"no Ready waypoint pod {selector!r} in {self.layout.gateway_ns}",
+                      timeout=self.timeouts.workloads, interval=self.timeouts.interval,
+                      describe=lambda seen: f"{len(seen)} Ready")
             ready = [p for p in self.api.pods(self.layout.gateway_ns, selector) if p.ready]
             if not ready:
                 raise ClusterError(f"no Ready gateway pod {selector!r} in "
@@ -131,6 +145,13 @@ class Observer:
         text = self.api.logs(namespace, pod, PROXY_CONTAINER, since_seconds=LOG_WINDOW_S)
         self.raw_logs[(namespace, pod)] = text
         return text
+
+
+def made_by_istiod(layout: Layout) -> bool:
+    """Whether the layout's gateway is a Deployment istiod's gateway controller makes from a
+    Gateway API Gateway (a waypoint, an automated egress gateway): found by the
+    gateway.networking.k8s.io/gateway-name label its pods carry (kube-gateway.yaml)."""
+    return any(key == GATEWAY_NAME_LABEL for key, _ in layout.gateway_labels)
 
 
 def _with_url(check: Check, url: str) -> Curl:

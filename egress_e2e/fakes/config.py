@@ -8,13 +8,14 @@ and mount paths for containers and pods. These functions are pure: values in, te
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import jinja2
 
 from egress_e2e.core.errors import ManifestError
 from egress_e2e.core.paths import MANIFESTS_DIR
+from egress_e2e.fakes import declared
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.fakes.placement import Placement
 from egress_e2e.scenario import hosts
@@ -85,6 +86,8 @@ class NginxSettings:
     pid_path: str
     temp_dir: str
     user: str | None = None       # only meaningful when the master runs as root
+    # Scenario files' hosts, answered beside the seeds' (fakes/declared.py).
+    declared: declared.DeclaredHosts = field(default_factory=declared.current)
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,14 @@ import secrets
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from egress_e2e.core.errors import ConfigError, EgressE2EError
 from egress_e2e.core.labels import new_run_id
 from egress_e2e.core.localproc import LOOPBACK, LocalProcess, free_port, running
-from egress_e2e.fakes import config
+from egress_e2e.fakes import config, declared
 from egress_e2e.fakes.pki import Pki, generate
 from egress_e2e.fakes.placement import FakeInternet, FakePorts
 from egress_e2e.scenario import hosts
@@ -55,6 +55,8 @@ class LocalFakes:
     nginx_access_log_path: Path
     proxy_access_log_path: Path
     processes: tuple[LocalProcess, ...]
+    # Scenario files' hosts these fakes answer too (fakes/declared.py).
+    declared: declared.DeclaredHosts = field(default_factory=declared.DeclaredHosts)
 
     @property
     def http_url(self) -> str:
@@ -99,14 +101,14 @@ class LocalFakes:
         return self.pki.untrusted_ca_cert
 
     def dns_entries(self) -> Mapping[str, str]:
-        return dict.fromkeys(hosts.ALL_HOSTS, LOOPBACK)
+        return dict.fromkeys((*hosts.ALL_HOSTS, *self.declared.names), LOOPBACK)
 
     def curl_resolve(self) -> list[str]:
         """curl arguments mapping every fake host, on every fake port, to loopback."""
         ports = (self.ports.http, self.ports.tls, self.ports.mtls, self.ports.untrusted,
                  self.ports.connect)
         args: list[str] = []
-        for host in hosts.ALL_HOSTS:
+        for host in (*hosts.ALL_HOSTS, *self.declared.names):
             for port in ports:
                 args += ["--resolve", f"{host}:{port}:{LOOPBACK}"]
         return args
@@ -119,9 +121,10 @@ class LocalFakes:
 
 
 @contextlib.contextmanager
-def start(workdir: Path, *, run_id: str | None = None,
-          startup_timeout: float = 20.0) -> Iterator[LocalFakes]:
+def start(workdir: Path, *, run_id: str | None = None, startup_timeout: float = 20.0,
+          declared_hosts: declared.DeclaredHosts | None = None) -> Iterator[LocalFakes]:
     """Start the local fake internet under ``workdir``; stop every process on exit.
+    ``declared_hosts``: scenario files' hosts to answer too (default: ``declared.current()``).
 
     Raises EgressE2EError naming the process and its log tail when one cannot start.
     """
@@ -131,14 +134,15 @@ def start(workdir: Path, *, run_id: str | None = None,
     if not _RUN_ID.fullmatch(rid):
         # It is written into nginx's config, Envoy's and labels: keep it to a DNS label.
         raise ConfigError(f"fake internet run id must match {_RUN_ID.pattern}, got {rid!r}")
-    pki = generate(workdir / "pki", rid)
+    extra = declared.current() if declared_hosts is None else declared_hosts
+    pki = generate(workdir / "pki", rid, extra_names=extra.names)
     binaries = _binaries()
     last_error: EgressE2EError | None = None
     for _attempt in range(_STARTUP_ATTEMPTS):
         with contextlib.ExitStack() as stack:
             try:
                 fakes = _start_once(stack, workdir, rid, pki, binaries=binaries,
-                                    timeout=startup_timeout)
+                                    timeout=startup_timeout, extra=extra)
             except EgressE2EError as exc:
                 if "in use" not in str(exc):
                     raise
@@ -173,7 +177,8 @@ def _binaries() -> _Binaries:
 
 
 def _start_once(stack: contextlib.ExitStack, workdir: Path, run_id: str, pki: Pki, *,
-                binaries: _Binaries, timeout: float) -> LocalFakes:
+                binaries: _Binaries, timeout: float,
+                extra: declared.DeclaredHosts) -> LocalFakes:
     ports = FakePorts(http=free_port(), tls=free_port(), mtls=free_port(),
                       untrusted=free_port(), connect=free_port())
     httpbin_port = free_port()
@@ -200,6 +205,7 @@ def _start_once(stack: contextlib.ExitStack, workdir: Path, run_id: str, pki: Pk
         temp_dir=str(nginx_dir / "temp"),
         # As root, nginx would run its workers as "nobody", who cannot enter a private tmp dir.
         user=pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None,
+        declared=extra,
     )))
     proxy_conf = envoy_dir / config.PROXY_CONF_NAME
     proxy_conf.write_text(config.render_proxy(config.ProxySettings(
@@ -238,7 +244,7 @@ def _start_once(stack: contextlib.ExitStack, workdir: Path, run_id: str, pki: Pk
     return LocalFakes(
         run_id=run_id, workdir=workdir, pki=pki, ports=ports, httpbin_port=httpbin_port,
         envoy_admin_port=admin_port, nginx_access_log_path=nginx_access,
-        proxy_access_log_path=proxy_access, processes=tuple(procs),
+        proxy_access_log_path=proxy_access, processes=tuple(procs), declared=extra,
     )
 
 

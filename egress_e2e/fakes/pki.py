@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from egress_e2e.fakes import declared
 from egress_e2e.scenario import hosts
 
 ORGANIZATION = "istio-egress-e2e"
@@ -66,21 +67,25 @@ class Pki:
                 self.untrusted_client_key)
 
 
-def generate(directory: Path, run_id: str, extra_ips: Sequence[str] = ()) -> Pki:
+def generate(directory: Path, run_id: str, extra_ips: Sequence[str] = (),
+             extra_names: Sequence[str] | None = None) -> Pki:
     """Create a fresh PKI for ``run_id`` in ``directory`` (created 0700 if missing).
 
     ``extra_ips`` are added as IP SANs to the server certificates (127.0.0.1 always is), for
     clients that address a fake by IP, such as a gateway tunnelling to the CONNECT proxy.
+    ``extra_names`` are more DNS names on them (default: the scenario files' declared hosts).
     """
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     ips = ("127.0.0.1", *extra_ips)
     ca = _ca(f"egress-e2e fake internet CA {run_id}")
     untrusted_ca = _ca(f"egress-e2e UNTRUSTED CA {run_id}")
-    server = _issue(ca, _name("fake-internet", "server"), SERVER_DNS_NAMES, ips, server=True)
+    names = (*SERVER_DNS_NAMES, *(declared.current().names if extra_names is None
+                                  else extra_names))
+    server = _issue(ca, _name("fake-internet", "server"), names, ips, server=True)
     client = _issue(ca, _name(hosts.CLIENT_COMMON_NAME), (), (), server=False)
     untrusted_server = _issue(untrusted_ca, _name("fake-internet-untrusted", "server"),
-                              SERVER_DNS_NAMES, ips, server=True)
+                              names, ips, server=True)
     untrusted_client = _issue(untrusted_ca, _name("egress-e2e-untrusted-client"), (), (),
                               server=False)
 

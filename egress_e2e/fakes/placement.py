@@ -3,11 +3,12 @@ network, Deployments in an existing cluster), so scenarios never ask where the f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from egress_e2e.core.waits import until
+from egress_e2e.fakes import declared
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.scenario import hosts
 
@@ -69,9 +70,12 @@ class FakeInternet(Protocol):
 LogName = Literal["nginx", "connect-proxy"]
 
 
-def dns_entries(web_address: str, proxy_address: str) -> dict[str, str]:
-    """Every fake name -> the web fake, except the CONNECT proxy's own name."""
-    entries = dict.fromkeys(hosts.ALL_HOSTS, web_address)
+def dns_entries(web_address: str, proxy_address: str,
+                extra_names: Iterable[str] | None = None) -> dict[str, str]:
+    """Every fake name -> the web fake, except the CONNECT proxy's own name. ``extra_names``:
+    more names for the web fake (default: the scenario files' declared hosts)."""
+    extra = declared.current().names if extra_names is None else tuple(extra_names)
+    entries = dict.fromkeys((*hosts.ALL_HOSTS, *extra), web_address)
     entries[hosts.CONNECT_PROXY] = proxy_address
     return entries
 

@@ -78,6 +78,8 @@ class KubeApi(Protocol):
     def server_version(self) -> str: ...
     def restart_deployment(self, namespace: str, name: str, restarted_at: str) -> bool: ...
     def deployment_status(self, namespace: str, name: str) -> DeploymentStatus: ...
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str
+            ) -> dict[str, Any] | None: ...
 
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `rollout restart` sets
@@ -250,6 +252,23 @@ class KubeClient:
             replicas=int(dep.spec.replicas if dep.spec.replicas is not None else 1),
             current=int(status.replicas or 0), updated=int(status.updated_replicas or 0),
             ready=int(status.ready_replicas or 0), available=int(status.available_replicas or 0))
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str
+            ) -> dict[str, Any] | None:
+        """Any object as the API server returns it (status included), through the dynamic
+        client; None when it does not exist. ``namespace`` None: a cluster-scoped kind."""
+        where = f"{kind}/{namespace + '/' if namespace else ''}{name}"
+        resource = self._guard(f"find the API for {api_version} {kind}", lambda: self._resource(
+            {"apiVersion": api_version, "kind": kind}))
+        try:
+            found = resource.get(name=name, namespace=namespace)
+        except Exception as exc:
+            if _status(exc) == 404:
+                return None
+            _reraise_interrupt(exc)
+            raise ClusterError(f"read {where}: {self._why(exc)}") from exc
+        body = found.to_dict()
+        return body if isinstance(body, dict) else None
 
     def _guard(self, what: str, call: Callable[[], Any]) -> Any:
         """Run one API call; any failure (HTTP error, connection reset, websocket) becomes a

@@ -38,6 +38,14 @@ class MatrixEntry:
     node_image: str
     cluster: str
     kind: str  # the kind release, e.g. v0.33.0: names the cached binary the workflow calls
+    # sidecar or ambient: the job's --data-plane (EGRESS_E2E_DATA_PLANE).
+    data_plane: str = "sidecar"
+    # This job's part of the version's catalog: pytest-split's --group (1-based) of --splits.
+    shard: str = "1"
+    shards: str = "1"
+
+
+DATA_PLANES = ("sidecar", "ambient")
 
 
 def minor_of(version: str) -> str:
@@ -90,22 +98,41 @@ def build(
     wanted: str = "all",
     default: str,
     kind_version: str,
+    data_planes: Sequence[str] = ("sidecar",),
+    shards: int = 1,
 ) -> list[MatrixEntry]:
-    """The matrix entries for ``wanted``, oldest Istio first."""
+    """The matrix entries for ``wanted``, oldest Istio first: per release, one job per data
+    plane (sidecar before ambient), each split into ``shards`` jobs of its catalog."""
     if not releases:
         raise ConfigError("the versions file lists no Istio releases")
+    unknown = [plane for plane in data_planes if plane not in DATA_PLANES]
+    if unknown or not data_planes:
+        raise ConfigError(f"data planes must be some of {', '.join(DATA_PLANES)}, got "
+                          f"{', '.join(data_planes) or 'none'}")
+    if shards < 1:
+        raise ConfigError(f"shards must be at least 1, got {shards}")
+    planes = [plane for plane in DATA_PLANES if plane in data_planes]
     entries = []
     for release in select(releases, wanted, default):
-        entries.append(
-            MatrixEntry(
-                name=f"istio-{release.version}-k8s-{release.kubernetes}",
-                istio=release.version,
-                kubernetes=release.kubernetes,
-                node_image=node_image(release, node_images),
-                cluster=release.cluster,
-                kind=kind_version,
-            )
-        )
+        image = node_image(release, node_images)
+        for plane in planes:
+            # Ambient runs on a cluster of its own (session/environment.py names it so).
+            ambient = plane == "ambient"
+            stem = (f"istio-{release.version}{'-ambient' if ambient else ''}"
+                    f"-k8s-{release.kubernetes}")
+            for group in range(1, shards + 1):
+                part = f"-shard-{group}-of-{shards}" if shards > 1 else ""
+                entries.append(MatrixEntry(
+                    name=stem + part,
+                    istio=release.version,
+                    kubernetes=release.kubernetes,
+                    node_image=image,
+                    cluster=f"{release.cluster}-ambient" if ambient else release.cluster,
+                    kind=kind_version,
+                    data_plane=plane,
+                    shard=str(group),
+                    shards=str(shards),
+                ))
     return entries
 
 

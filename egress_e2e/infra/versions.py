@@ -10,7 +10,7 @@ import platform as _platform
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,20 @@ class IstioRelease:
 
 
 @dataclass(frozen=True)
+class GatewayApiPin:
+    """The Gateway API CRDs one Istio minor is tested with: a release tag, a channel, and the
+    sha256 of each CRD file of ``config/crd/<channel>/`` at that tag, by file name."""
+
+    version: str                            # "v1.6.0", the tag
+    channel: str                            # "experimental" | "standard"
+    sha256: Mapping[str, str]               # "gateway.networking.k8s.io_gateways.yaml" -> hex
+
+    def path(self, filename: str) -> str:
+        """The file's path in the gateway-api repository at the tag."""
+        return f"config/crd/{self.channel}/{filename}"
+
+
+@dataclass(frozen=True)
 class Versions:
     path: Path
     kind: KindRelease
@@ -113,6 +127,19 @@ class Versions:
     default_istio: str
     # Container images the harness itself runs (clients, fakes), by role: tag and digest.
     images: Mapping[str, str]
+    # Gateway API CRDs per Istio minor ("1.31"), from [gateway_api."<minor>"].
+    gateway_api: Mapping[str, GatewayApiPin] = field(default_factory=dict)
+
+    def gateway_api_for(self, istio_version: str) -> GatewayApiPin:
+        """The Gateway API CRDs pinned for this Istio release (a version or a minor)."""
+        match = _MINOR.match(istio_version.strip())
+        minor = f"{match.group(1)}.{match.group(2)}" if match else istio_version
+        try:
+            return self.gateway_api[minor]
+        except KeyError:
+            known = ", ".join(sorted(self.gateway_api, key=_minor_key)) or "none"
+            raise ConfigError(f"{self.path.name}: no [gateway_api.{minor!r}] for Istio "
+                              f"{istio_version} (pinned minors: {known})") from None
 
     def image(self, role: str) -> str:
         try:
@@ -186,7 +213,47 @@ def parse(data: Mapping[str, Any], where: Path) -> Versions:
         )
     if releases[default].upgrade_only:
         raise ConfigError(f"{where}: istio.default {default!r} is marked upgrade_only")
-    return Versions(where, kind, releases, default, _harness_images(data, where))
+    return Versions(where, kind, releases, default, _harness_images(data, where),
+                    _gateway_api(data, where))
+
+
+# Gateway API CRD file names: gateway.networking.k8s.io_<plural>.yaml (and the x-k8s.io group's).
+_CRD_FILE = re.compile(r"gateway\.networking\.(x-)?k8s\.io_[a-z]+\.yaml")
+GATEWAY_API_CHANNELS = ("experimental", "standard")
+
+
+def _gateway_api(data: Mapping[str, Any], where: Path) -> dict[str, GatewayApiPin]:
+    """[gateway_api."<minor>"]: optional as a whole (older files have none); each table must be
+    complete. A missing pin for the Istio under test fails when a run asks for it."""
+    table = data.get("gateway_api", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [gateway_api] must be a table of Istio minors")
+    pins: dict[str, GatewayApiPin] = {}
+    for minor, body in table.items():
+        name = f"gateway_api.{minor!r}"
+        if not _MINOR.fullmatch(minor):
+            raise ConfigError(f"{where}: [{name}]: not an Istio minor (want 1.31)")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        version = _text(body, "version", name, where)
+        if not re.fullmatch(r"v\d+\.\d+\.\d+", version):
+            raise ConfigError(f"{where}: {name}.version must look like v1.6.0, got {version!r}")
+        channel = _text(body, "channel", name, where)
+        if channel not in GATEWAY_API_CHANNELS:
+            raise ConfigError(f"{where}: {name}.channel must be one of "
+                              f"{', '.join(GATEWAY_API_CHANNELS)}, got {channel!r}")
+        files = _table(body, "sha256", where, name)
+        if not files:
+            raise ConfigError(f"{where}: [{name}.sha256] lists no CRD file")
+        for filename, digest in files.items():
+            if not _CRD_FILE.fullmatch(filename):
+                raise ConfigError(f"{where}: {name}.sha256: {filename!r} is not a Gateway API "
+                                  "CRD file name (gateway.networking.k8s.io_<plural>.yaml)")
+            if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+                raise ConfigError(f"{where}: {name}.sha256.{filename!r} must be 64 lowercase "
+                                  f"hex digits, got {digest!r}")
+        pins[minor] = GatewayApiPin(version, channel, dict(files))
+    return pins
 
 
 def _harness_images(data: Mapping[str, Any], where: Path) -> dict[str, str]:

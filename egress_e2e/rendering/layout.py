@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from egress_e2e.core.errors import ConfigError
 from egress_e2e.core.labels import MAX_DNS_LABEL, RUN_LABEL_K8S
+from egress_e2e.infra.ambient import GATEWAY_NAME_LABEL, WAYPOINT_NAME
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.identity import (
     DEFAULT_TRUST_DOMAIN,
@@ -83,12 +84,21 @@ class Layout:
     # Inject sidecars by this control-plane revision (istio.io/rev) instead of the default
     # (istio-injection: enabled): an existing mesh with only a revisioned istiod.
     revision: str | None = None
+    # "sidecar" or "ambient": ambient namespaces are labelled for ztunnel instead of injection,
+    # and the scenario's "gateway" is the egress namespace's waypoint (istiod deploys it).
+    data_plane: str = "sidecar"
+
+    @property
+    def ambient(self) -> bool:
+        return self.data_plane == "ambient"
 
     @classmethod
     def seed(cls, scenario: Scenario,
-             connect_proxy_address: str = PLACEHOLDER_CONNECT_PROXY_ADDRESS) -> Layout:
+             connect_proxy_address: str = PLACEHOLDER_CONNECT_PROXY_ADDRESS,
+             data_plane: str | None = None) -> Layout:
         """The seed's own names. Nothing is owned: these namespaces may hold other things."""
         names = scenario.seed_names
+        plane = layout_data_plane(scenario, data_plane)
         return cls(
             scenario_id=scenario.id,
             isolated=False,
@@ -105,14 +115,18 @@ class Layout:
             client_cert_secret="client-credential",  # noqa: S106
             mesh_config_ns=names.mesh_config_ns,
             connect_proxy_address=connect_proxy_address,
-            deploy_gateway=scenario.gateway == "own" and not names.gateway_installed,
+            deploy_gateway=(scenario.gateway == "own" and not names.gateway_installed
+                            and plane == "sidecar"),
             owned_namespaces=(),
+            data_plane=plane,
         )
 
     @classmethod
     def isolated_for(cls, scenario: Scenario, run_id: str, *, revision: str | None = None,
-                     connect_proxy_address: str = PLACEHOLDER_CONNECT_PROXY_ADDRESS) -> Layout:
+                     connect_proxy_address: str = PLACEHOLDER_CONNECT_PROXY_ADDRESS,
+                     data_plane: str | None = None) -> Layout:
         """Unique names for ``scenario`` in run ``run_id``: its own namespaces and gateway."""
+        plane = layout_data_plane(scenario, data_plane)
         if not run_id:
             raise ConfigError("isolated layout needs a run id, got an empty string")
         suffix = run_suffix(run_id, scenario.id)
@@ -125,6 +139,14 @@ class Layout:
             gateway_ns, gateway_name, gateway_sa = (
                 SHARED_GATEWAY_NS, SHARED_GATEWAY_NAME, SHARED_GATEWAY_SA)
             labels = SHARED_GATEWAY_LABELS
+        elif plane == "ambient":
+            # The waypoint istioctl would make: one per egress namespace, named "waypoint",
+            # running as a service account of that name (istiod's gateway controller names
+            # both after the Gateway: pilot/pkg/config/kube/gatewaycommon/
+            # deploymentcontroller.go), its pods labelled with the Gateway's name.
+            gateway_ns = f"{stem}-gw-{suffix}"
+            gateway_name = gateway_sa = WAYPOINT_NAME
+            labels = ((GATEWAY_NAME_LABEL, WAYPOINT_NAME),)
         else:
             gateway_ns = f"{stem}-gw-{suffix}"
             gateway_name = gateway_sa = f"gateway-{suffix}"
@@ -156,10 +178,11 @@ class Layout:
             client_cert_secret=f"fake-client-{suffix}",
             mesh_config_ns=client_ns,
             connect_proxy_address=connect_proxy_address,
-            deploy_gateway=scenario.gateway == "own",
+            deploy_gateway=scenario.gateway == "own" and plane == "sidecar",
             owned_namespaces=tuple(n for n in owned if n not in PROTECTED_NAMESPACES),
             run_id=run_id,
             revision=revision,
+            data_plane=plane,
         )
 
     @property
@@ -243,8 +266,20 @@ class Layout:
             "client_cert_secret": self.client_cert_secret,
             "connect_proxy_address": self.connect_proxy_address,
             "mesh_config_ns": self.mesh_config_ns,
+            "data_plane": self.data_plane,
             "hosts": module,
         }
+
+
+def layout_data_plane(scenario: Scenario, data_plane: str | None) -> str:
+    """The data plane a layout renders ``scenario`` for: the one asked, which the scenario must
+    declare, else sidecar when it applies there, else its first."""
+    if data_plane is None:
+        return "sidecar" if "sidecar" in scenario.data_planes else scenario.data_planes[0]
+    if data_plane not in scenario.data_planes:
+        raise ConfigError(f"scenario {scenario.id} runs on {'/'.join(scenario.data_planes)}, "
+                          f"not {data_plane}")
+    return data_plane
 
 
 def run_suffix(run_id: str, scenario_id: str) -> str:

@@ -19,6 +19,7 @@ import yaml
 from egress_e2e.core.errors import ManifestError
 from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.core.redact import secret_values_hidden
+from egress_e2e.infra.ambient import DATAPLANE_MODE_LABEL, USE_WAYPOINT_LABEL
 from egress_e2e.infra.images import image
 from egress_e2e.rendering.layout import CLIENT_PODS, PROTECTED_NAMESPACES, Layout
 from egress_e2e.scenario.model import Scenario, Step
@@ -312,14 +313,28 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _namespaces_to_declare(scenario: Scenario, layout: Layout) -> list[dict[str, Any]]:
-    """Namespace documents: the clients' (injection on), and the gateway's when deployed."""
+    """Namespace documents: the clients' (injection on), and the gateway's when deployed.
+
+    Ambient: the clients' namespaces are captured by ztunnel (istio.io/dataplane-mode), never
+    injected; the egress namespace holds the waypoint and is labelled to use it, as
+    ``istioctl waypoint apply --enroll-namespace`` labels it (infra/ambient.py)."""
+    if layout.ambient:
+        captured = {DATAPLANE_MODE_LABEL: "ambient"}
+        ambient: dict[str, dict[str, str]] = {layout.client_ns: captured}
+        if "other" in scenario.clients:
+            ambient.setdefault(layout.other_ns, captured)
+        if scenario.gateway == "own":
+            ambient.setdefault(layout.gateway_ns, {USE_WAYPOINT_LABEL: layout.gateway_name})
+        return [{"name": name, "injection": False, "labels": labels}
+                for name, labels in ambient.items()]
     declared: dict[str, bool] = {layout.client_ns: True}
     if "other" in scenario.clients:
         declared.setdefault(layout.other_ns, True)
     if layout.deploy_gateway:
         # The gateway pod asks for injection itself (label + gateway template).
         declared.setdefault(layout.gateway_ns, False)
-    return [{"name": name, "injection": injection} for name, injection in declared.items()]
+    return [{"name": name, "injection": injection, "labels": {}}
+            for name, injection in declared.items()]
 
 
 _DEFAULT = Renderer()
@@ -352,9 +367,12 @@ def safe_to_apply(docs: Sequence[Document], layout: Layout
         elif doc.kind == "Namespace" and doc.name in PROTECTED_NAMESPACES:
             labels = _metadata(doc.body).get("labels") or {}
             said = " ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+            how = (f"For ambient: kubectl label namespace {doc.name} "
+                   f"istio.io/dataplane-mode=ambient" if layout.ambient else
+                   f"For sidecars, as the seeds do: kubectl label namespace {doc.name} "
+                   f"istio-injection=enabled")
             omitted.append(Omitted(doc.ref, f"exists already; the harness would label it "
-                                            f"({said}). For sidecars, as the seeds do: kubectl "
-                                            f"label namespace {doc.name} istio-injection=enabled"))
+                                            f"({said}). {how}"))
         else:
             kept.append(doc)
     return kept, omitted

@@ -24,9 +24,12 @@ from egress_e2e.scenario.expectations import (
     Echoed,
     Expectation,
     FakeSaw,
+    GatewayProgrammed,
     LogLine,
     ProxyConnect,
+    RouteAccepted,
     Status,
+    StatusExpectation,
     Xfcc,
 )
 from egress_e2e.scenario.model import Check, Scenario
@@ -50,6 +53,8 @@ class Explanation:
     layout: Layout
     applies: tuple[tuple[int, str, str, str], ...]   # step (0: base), kind, namespace, name
     checks: tuple[ExplainedCheck, ...]
+    # Status that must hold before a step's traffic (Gateway API objects), by step.
+    ready: tuple[tuple[int, StatusExpectation], ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -69,6 +74,8 @@ class Explanation:
                 "consecutive": check.consecutive,
                 "expect": [expectation_data(e) for e in check.expect],
             } for check in self.checks],
+            "ready": [{"step": step, **status_data(e)} for step, e in self.ready],
+            "mirrors": [str(task) for task in self.scenario.mirrors],
         }
 
     def to_text(self) -> str:
@@ -78,6 +85,8 @@ class Explanation:
             objects = [f"{kind} {namespace + '/' if namespace else ''}{name}"
                        for s, kind, namespace, name in self.applies if s == step]
             lines.append(f"  applies ({label}): " + ", ".join(objects))
+        lines += [f"  mirrors: {task}" for task in self.scenario.mirrors]
+        lines += [f"  before traffic (step {step}): {status_words(e)}" for step, e in self.ready]
         for check in self.checks:
             namespace, pod, container = check.pod
             lines += [
@@ -95,10 +104,12 @@ def explain(scenario: Scenario, layout: Layout) -> Explanation:
     built = plan(scenario, layout)
     applies = [_applied(0, doc) for doc in built.base]
     checks: list[ExplainedCheck] = []
+    ready: list[tuple[int, StatusExpectation]] = []
     for number, step in enumerate(built.steps, start=1):
         applies += [_applied(number, doc) for doc in step.apply]
+        ready += [(number, status) for status in step.step.ready]
         checks += [_check(number, check, layout) for check in step.step.checks]
-    return Explanation(scenario, layout, tuple(applies), tuple(checks))
+    return Explanation(scenario, layout, tuple(applies), tuple(checks), tuple(ready))
 
 
 def _applied(step: int, doc: Document) -> tuple[int, str, str, str]:
@@ -118,6 +129,27 @@ def expectation_data(expectation: Expectation) -> dict[str, Any]:
     fields = {f.name: getattr(expectation, f.name) for f in dataclasses.fields(expectation)}
     checked = {name: value for name, value in fields.items() if value is not None}
     return {"type": type(expectation).__name__, **checked}
+
+
+def status_data(expectation: StatusExpectation) -> dict[str, Any]:
+    """``{"type": "RouteAccepted", "kind": "TLSRoute", ...}``, as ``expectation_data``."""
+    fields = {f.name: getattr(expectation, f.name) for f in dataclasses.fields(expectation)}
+    return {"type": type(expectation).__name__, **fields}
+
+
+def status_words(expectation: StatusExpectation) -> str:
+    """A status expectation as a sentence (polled, bounded, before the step's checks)."""
+    match expectation:
+        case GatewayProgrammed(gateway, listeners, least):
+            text = f"Gateway {gateway} is Accepted and Programmed"
+            if listeners:
+                text += (f", listener(s) {', '.join(listeners)} with at least {least} "
+                         "attached route(s)")
+            return text
+        case RouteAccepted(kind, route, parent, parent_kind):
+            return (f"{kind} {route} is Accepted with ResolvedRefs on {parent_kind} {parent} "
+                    "(Istio's controller)")
+    raise TypeError(f"unknown status expectation {expectation!r}")  # pragma: no cover
 
 
 def expectation_words(expectation: Expectation) -> str:  # noqa: PLR0911 (one case a kind)

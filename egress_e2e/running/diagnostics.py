@@ -38,6 +38,19 @@ ISTIO_KINDS = (
     "authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io",
 )
 PROXY_CONFIG_KINDS = ("listeners", "clusters", "routes", "endpoints")
+# Gateway API kinds for the scenarios that use them: ``-o yaml`` keeps each object's status
+# (the Gateway's and listeners' conditions, each route's parents), which is the finding when a
+# route attached to nothing.
+GATEWAY_API_KINDS = (
+    "gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
+    "tlsroutes.gateway.networking.k8s.io", "referencegrants.gateway.networking.k8s.io",
+)
+# The installed CRDs' bundle version and channel (what istiod's minimum versions are read from).
+GATEWAY_API_CRD_COLUMNS = (
+    "NAME:.metadata.name,"
+    r"VERSION:.metadata.annotations.gateway\.networking\.k8s\.io/bundle-version,"
+    r"CHANNEL:.metadata.annotations.gateway\.networking\.k8s\.io/channel"
+)
 
 
 # --- what to gather --------------------------------------------------------------------------
@@ -63,6 +76,8 @@ class DiagnosticsTarget:
     istioctl: str | None = "istioctl"     # None: skip istioctl items
     fake_containers: tuple[str, ...] = ()  # docker containers of the fake internet
     docker: str = "docker"
+    # The scenario applies Gateway API objects: add them (with status) and the CRDs' versions.
+    gateway_api: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,9 +100,17 @@ def gather_items(target: DiagnosticsTarget) -> list[GatherItem]:
             GatherItem(f"{base}/istio-config.yaml", (*kubectl, "get", ",".join(ISTIO_KINDS),
                                                      "-n", ns, "-o", "yaml")),
         ]
+        if target.gateway_api:
+            items.append(GatherItem(f"{base}/gateway-api.yaml",
+                                    (*kubectl, "get", ",".join(GATEWAY_API_KINDS), "-n", ns,
+                                     "-o", "yaml")))
         if target.istioctl:
             items.append(GatherItem(f"{base}/istioctl-analyze.txt",
                                     (*_istioctl(target), "analyze", "-n", ns)))
+    if target.gateway_api:
+        items.append(GatherItem("cluster/gateway-api-crds.txt",
+                                (*kubectl, "get", "crd", "-o",
+                                 f"custom-columns={GATEWAY_API_CRD_COLUMNS}")))
     for workload in target.workloads:
         items += _workload_items(target, workload)
     for container in target.fake_containers:

@@ -22,8 +22,10 @@ from egress_e2e.core.errors import EgressE2EError
 from egress_e2e.core.timings import PhaseTimer
 from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeClient
+from egress_e2e.infra.upgrade import Phase
 from egress_e2e.report.model import RunInfo
 from egress_e2e.report.pytest_plugin import install as install_report
+from egress_e2e.running import phases, scenario_dirs
 from egress_e2e.running.runner import NetworkPolicyEnforcement, ScenarioRun
 from egress_e2e.scenario import gates
 from egress_e2e.scenario.model import Scenario
@@ -32,8 +34,11 @@ from egress_e2e.session import settings as settings_mod
 from egress_e2e.session.environment import E2EEnvironment, PreparedSession
 
 ENV_KEY = pytest.StashKey[E2EEnvironment]()
+UPGRADE_KEY = pytest.StashKey["phases.Driver"]()
 SESSION_KEY = pytest.StashKey[PreparedSession]()
 SETTINGS_KEY = pytest.StashKey[settings_mod.Settings]()
+USER_SCENARIOS_KEY = pytest.StashKey[scenario_dirs.UserScenarios]()
+ALLOW_INTERNET_KEY = pytest.StashKey[bool]()
 TIMER_KEY = pytest.StashKey[PhaseTimer]()
 WORKER_INPUT_KEY = "egress_e2e_environment"
 
@@ -48,6 +53,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(opt.flag, default=None, dest=f"egress_{opt.dest}",
                             choices=list(opt.choices) or None, help=help_text)
+    # Scenario files (docs/scenarios.md): repeatable, so not one of the settings' options.
+    group.addoption(scenario_dirs.FLAG, action="append", default=None, metavar="DIR",
+                    dest="egress_scenarios_dirs",
+                    help="add the scenario files in DIR to the run (repeatable) "
+                         f"[env {scenario_dirs.ENV}, {os.pathsep}-separated]")
+    group.addoption(scenario_dirs.INTERNET_FLAG, action="store_true", default=False,
+                    dest="egress_allow_internet",
+                    help="run scenario files whose hosts are marked internet: true (they call "
+                         f"the real host) [env {scenario_dirs.INTERNET_ENV}=1]")
+
+
+def user_scenarios(config: pytest.Config) -> scenario_dirs.UserScenarios:
+    """The scenario files this run adds (loaded once per process, in pytest_configure)."""
+    return config.stash.get(USER_SCENARIOS_KEY, scenario_dirs.UserScenarios())
+
+
+def _load_user_scenarios(config: pytest.Config) -> None:
+    dirs = scenario_dirs.dirs_from(config.getoption("egress_scenarios_dirs", None), os.environ)
+    if not dirs:
+        return
+    try:
+        config.stash[USER_SCENARIOS_KEY] = scenario_dirs.load(dirs)
+    except EgressE2EError as exc:
+        raise pytest.UsageError(f"egress-e2e: {exc}") from exc
 
 
 def read_settings(config: pytest.Config) -> settings_mod.Settings:
@@ -99,6 +128,7 @@ def interrupt_on_termination() -> Callable[[], None]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _load_user_scenarios(config)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput and WORKER_INPUT_KEY in workerinput:
         env = E2EEnvironment.from_json(workerinput[WORKER_INPUT_KEY])
@@ -148,17 +178,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         settings = read_settings(config)
         selection.check_settings(settings)
         workers = getattr(config.option, "numprocesses", 0)
+        phases.check_serial(settings, workers if isinstance(workers, int) else 0)
         selection.check_run(selection.Run(
             tuple(config.args), keyword=config.option.keyword or "",
             markexpr=config.option.markexpr or "", rootdir=config.rootpath,
             workers=workers if isinstance(workers, int) else 0,
-            dist=str(getattr(config.option, "dist", "no"))))
+            dist=str(getattr(config.option, "dist", "no")),
+            scenarios_dirs=tuple(str(d) for d in scenario_dirs.dirs_from(
+                config.getoption("egress_scenarios_dirs", None), os.environ))))
+        allow_internet = scenario_dirs.internet_allowed(
+            bool(config.getoption("egress_allow_internet", False)), os.environ)
+        # The files' hosts, for the fake internet the session starts below.
+        scenario_dirs.declare_hosts(user_scenarios(config))
     except EgressE2EError as exc:
         _stop(config, exc)
     config.stash[SETTINGS_KEY] = settings
+    config.stash[ALLOW_INTERNET_KEY] = allow_internet
     reporter = install_report(config, settings.artifacts_dir,
                               RunInfo(istio_version=settings.istio_version or ""),
-                              scenario_lookup=_catalog_lookup,
+                              scenario_lookup=functools.partial(_catalog_lookup, config),
                               session_phases=lambda: timer.phases)
     try:
         prepared = environment.prepare(settings, timer)
@@ -172,12 +210,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     reporter.update_run(istio_version=env.istio_version,
                         kubernetes_version=env.kubernetes_version,
                         kind_version=env.kind_version or "")
+    if settings.upgrade_from:
+        try:
+            config.stash[UPGRADE_KEY] = phases.driver_for(
+                settings, env, _client(env.kubeconfig), timer, _progress_printer(config))
+        except EgressE2EError as exc:
+            _stop(config, exc)
 
 
-def _catalog_lookup(scenario_id: str) -> Scenario | None:
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    phases.parametrize(metafunc)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if phases.requested(config):
+        phases.order(items)
+
+
+def _catalog_lookup(config: pytest.Config, scenario_id: str) -> Scenario | None:
     from egress_e2e import catalog
 
-    return next((s for s in catalog.ALL if s.id == scenario_id), None)
+    return next((s for s in (*catalog.ALL, *user_scenarios(config).scenarios)
+                 if s.id == scenario_id), None)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -199,6 +254,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     prepared = config.stash.get(SESSION_KEY, None)
     env = prepared.env if prepared is not None else None
     try:
+        driver = config.stash.get(UPGRADE_KEY, None)
+        if driver is not None:
+            driver.close()  # what a run cut short still holds
         if prepared is not None:
             prepared.close(timer)
     except EgressE2EError as exc:
@@ -233,16 +291,32 @@ def egress_environment(request: pytest.FixtureRequest) -> E2EEnvironment:
 
 
 @pytest.fixture
-def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironment
-               ) -> Callable[[Scenario], None]:
+def egress_phase() -> Phase | None:
+    """The upgrade phase this test checks; parametrized on an upgrade run, else None."""
+    return None
+
+
+@pytest.fixture
+def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironment,
+               egress_phase: Phase | None) -> Callable[[Scenario], None]:
     """Run a scenario on the session's cluster (``ScenarioRun.run``: apply and check; on
-    failure, the diagnostics bundle while the failing state exists; always, clean up)."""
+    failure, the diagnostics bundle while the failing state exists; always, clean up). On an
+    upgrade run, one phase of it (``phases.PhaseRun``)."""
     env = egress_environment
     api = _client(env.kubeconfig)
     timer = PhaseTimer(emit=_progress_printer(request.config))
 
     def run(scenario: Scenario) -> None:
-        reason = gates.skip_reason(scenario, env.istio_version)
+        if egress_phase is None:
+            reason = gates.skip_reason(scenario, env.istio_version, env.data_plane)
+            if reason is not None:
+                pytest.skip(reason)
+        # A worker has no stash from sessionstart: read the flag and env again.
+        allowed = request.config.stash.get(ALLOW_INTERNET_KEY, None)
+        if allowed is None:
+            allowed = scenario_dirs.internet_allowed(
+                bool(request.config.getoption("egress_allow_internet", False)), os.environ)
+        reason = user_scenarios(request.config).internet_skip_reason(scenario, allowed)
         if reason is not None:
             pytest.skip(reason)
         if scenario.needs_network_policy:
@@ -250,8 +324,15 @@ def egress_run(request: pytest.FixtureRequest, egress_environment: E2EEnvironmen
             reason = netpol.skip_reason(scenario, verdict)
             if reason is not None:
                 pytest.skip(reason)
-        ScenarioRun(scenario, env, api, timer, request.node,
-                    emit=_progress_printer(request.config)).run()
+        emit = _progress_printer(request.config)
+        if egress_phase is not None:
+            driver = request.config.stash.get(UPGRADE_KEY, None)
+            if driver is None:
+                pytest.fail("an upgrade phase without an upgrade session", pytrace=False)
+            phases.PhaseRun(driver, env, request.node, lambda s, item: ScenarioRun(
+                s, env, api, timer, item, emit=emit)).run(scenario, egress_phase)
+            return
+        ScenarioRun(scenario, env, api, timer, request.node, emit=emit).run()
 
     return run
 

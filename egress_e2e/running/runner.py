@@ -15,18 +15,19 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from egress_e2e.core.errors import ClusterError, EgressE2EError
 from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
-from egress_e2e.core.waits import eventually, stays_absent
-from egress_e2e.evidence import observations, verify
+from egress_e2e.core.waits import eventually, stays_absent, until
+from egress_e2e.evidence import observations, route_status, verify
 from egress_e2e.evidence.fakelogs import FakeLogReader, FakeLogs
 from egress_e2e.evidence.observe import Needs, Observer
 from egress_e2e.fakes.placement import LogName
 from egress_e2e.infra.kube import KubeApi
-from egress_e2e.infra.rollout import wait_pods_ready
+from egress_e2e.infra.rollout import wait_pods_ready, wait_rollout
 from egress_e2e.infra.tools import kubectl_path
 from egress_e2e.rendering import render
 from egress_e2e.rendering.layout import CLIENT_PODS, Layout
@@ -89,12 +90,16 @@ class ScenarioRun:
     last_observation: verify.Observation | None = field(default=None, init=False)
     # This run's checks as recorded so far (the scenario's observation record).
     observed_checks: list[observations.CheckRecord] = field(default_factory=list, init=False)
+    # Off in an upgrade's skew phase: old proxies under a new istiod are no observation of
+    # either release (before and after are, and are recorded as their releases').
+    record_observations: bool = True
 
     def __post_init__(self) -> None:
         self.timeouts = self.timeouts.scaled(self.env.timeout_scale)
-        self.layout = Layout.isolated_for(
+        # A Gateway API scenario's gateway is the Deployment istiod makes for its Gateway.
+        self.layout = route_status.gateway_api_layout(self.scenario, Layout.isolated_for(
             self.scenario, self.env.run_id, revision=self.env.revision,
-            connect_proxy_address=self.env.fake_internet.connect_proxy_address)
+            connect_proxy_address=self.env.fake_internet.connect_proxy_address))
         self.plan = render.plan(self.scenario, self.layout, trust_material(self.env))
         self.logs: FakeLogReader = self.fake_logs or FakeLogs(
             placement=self.env.fake_internet.placement, run_id=self.env.run_id,
@@ -103,9 +108,12 @@ class ScenarioRun:
         self.observer = Observer(self.api, self.layout, self.fake_tap, self.timeouts,
                                  run_id=self.env.run_id)
 
-    def run(self) -> None:
+    def run(self, *, keep: bool = False) -> None:
         """The whole scenario. A failing check raises once its bundle is written; clean-up runs
-        whatever happened, and its own problems are raised only when nothing else failed."""
+        whatever happened, and its own problems are raised only when nothing else failed.
+
+        ``keep`` (an upgrade run's ``before``): a scenario that held stays applied, for the
+        later phases to check again; one that failed is cleaned up as always."""
         failed = True
         try:
             self.execute()
@@ -114,7 +122,70 @@ class ScenarioRun:
             self.keep_diagnostics()
             raise
         finally:
-            self.cleanup(quiet=failed)
+            if failed or not keep:
+                self.cleanup(quiet=failed)
+
+    # ---- an upgrade run's later phases (session/upgrading.py) ----
+
+    def hold_again(self) -> None:
+        """The last step's checks once more, on what is applied, nothing applied again: the
+        earlier steps changed the resources, so only the last step describes what the cluster
+        holds. A failing check raises once its bundle is written; nothing is cleaned up."""
+        self.observed_checks = []
+        try:
+            last = self.plan.steps[-1].step
+            with self.timer.phase(f"{self.scenario.id}/held-again",
+                                  f"{self.scenario.id}: last step held again"):
+                # Route status first: an upgrade that stops watching a route kind shows here.
+                route_status.await_status(self.api, self.scenario, self.layout, last,
+                                          self.timeouts)
+                for check in last.checks:
+                    self.run_check(check)
+        except Exception:
+            self.keep_diagnostics()
+            raise
+
+    @property
+    def injected_namespaces(self) -> tuple[str, ...]:
+        """The namespaces whose pods the injector gives a proxy (by either label)."""
+        return tuple(doc.name for doc in self.plan.base if doc.kind == "Namespace"
+                     and {"istio-injection", "istio.io/rev"}
+                     & set(doc.body.get("metadata", {}).get("labels") or {}))
+
+    @property
+    def final_workloads(self) -> tuple[render.Document, ...]:
+        """The Deployments and Pods applied once every step has run (a step may delete some)."""
+        held = {doc.ref: doc for doc in self.plan.workloads}
+        for step in self.plan.steps:
+            for doc in step.delete:
+                held.pop(doc.ref, None)
+            held.update((doc.ref, doc) for doc in step.workloads)
+        return tuple(held.values())
+
+    def restart_workloads(self) -> None:
+        """Give every workload a new pod, injected by whatever injects now: Deployments by a
+        rollout restart, bare Pods (the clients) deleted and applied again from the same
+        document."""
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        for doc in self.final_workloads:
+            namespace = doc.namespace or self.layout.client_ns
+            if doc.kind == "Deployment":
+                self.api.restart_deployment(namespace, doc.name, restarted_at=stamp)
+                wait_rollout(self.api, namespace, doc.name, self.timeouts.workloads)
+            else:
+                self.recreate_pod(doc, namespace)
+        # The gateway's pod is a new one now: the observer finds it again.
+        self.observer.forget_gateway_pod()
+        self.wait_workloads(self.final_workloads)
+
+    def recreate_pod(self, doc: render.Document, namespace: str) -> None:
+        """Delete, wait until it is gone (an apply would only patch a terminating pod), apply."""
+        self.api.delete([doc.body])
+        until(lambda: self.api.get("v1", "Pod", namespace, doc.name), lambda got: got is None,
+              what=f"pod {namespace}/{doc.name} gone before it is created again",
+              timeout=self.timeouts.workloads, interval=self.timeouts.interval,
+              describe=lambda got: "still there" if got else "gone")
+        self.api.apply([doc.body])
 
     def execute(self) -> None:
         record.scenario(self.item, self.scenario)
@@ -130,6 +201,10 @@ class ScenarioRun:
                         self.api.delete([d.body for d in step.delete])
                     self.api.apply([d.body for d in step.apply])
                     self.wait_workloads(step.workloads)
+                with record.phase(self.item, "propagate"):
+                    # Status before traffic: Programmed, Accepted, ResolvedRefs (#14).
+                    route_status.await_status(self.api, self.scenario, self.layout, step.step,
+                                              self.timeouts)
                 for check in step.step.checks:
                     self.run_check(check)
 
@@ -212,6 +287,8 @@ class ScenarioRun:
     def keep_observation(self, check: Check, observed: verify.Observation) -> None:
         """Add the check to the scenario's record and write it. Never raises: a record that
         cannot be written is one warning line, not a failed run."""
+        if not self.record_observations:
+            return
         try:
             ids = self.layout.identities(check.probe.client, self.env.trust_domain)
             self.observed_checks.append(observations.check_record(
@@ -234,7 +311,7 @@ class ScenarioRun:
                                  has_proxy=role != "uninjected")
             for role in self.scenario.clients
         ]
-        if self.scenario.gateway != "none":
+        if self.scenario.gateway != "none" or self.scenario.gateway_api is not None:
             # A gateway that never became Ready is itself the finding: the namespace listing
             # and events show it, so the bundle goes on without its pod.
             with contextlib.suppress(EgressE2EError):
@@ -247,6 +324,7 @@ class ScenarioRun:
             namespaces=tuple(namespaces), workloads=tuple(workloads),
             kubeconfig=str(self.env.kubeconfig), kubectl=str(kubectl_path()),
             istioctl=self.env.istioctl, fake_containers=self.logs.container_names(),
+            gateway_api=route_status.uses_gateway_api(self.scenario),
         )
 
     def diagnostics_files(self) -> dict[str, str]:

@@ -80,10 +80,13 @@ class _Counter:
 
 
 def _collect(paths: Sequence[str], *, keyword: str, markexpr: str,
-             rootdir: Path | None) -> tuple[_Counter, int, str]:
+             rootdir: Path | None, scenarios_dirs: Sequence[str] = ()
+             ) -> tuple[_Counter, int, str]:
     """Collect ``paths`` in-process as the run would, printing nothing."""
     counter = _Counter()
     argv = ["--collect-only", "-q", "-p", "no:cacheprovider", "--capture=no"]
+    for directory in scenarios_dirs:  # the run's scenario files are selected like the catalog
+        argv += ["--scenarios-dir", directory]
     if rootdir is not None:
         argv += ["--rootdir", str(rootdir)]
     if keyword:
@@ -107,6 +110,7 @@ class Run:
     rootdir: Path | None = None
     workers: int = 0
     dist: str = "no"
+    scenarios_dirs: tuple[str, ...] = ()
 
     @property
     def selects(self) -> bool:
@@ -123,7 +127,7 @@ def check_run(run: Run) -> None:
     if not (run.selects or run.separates_groups):
         return
     collected = _collect(run.paths, keyword=run.keyword, markexpr=run.markexpr,
-                         rootdir=run.rootdir)
+                         rootdir=run.rootdir, scenarios_dirs=run.scenarios_dirs)
     if run.selects:
         _judge_selection(run.paths, run.keyword, run.markexpr, collected)
     if run.separates_groups:

@@ -130,3 +130,35 @@ class ClusterCounter:
 Expectation = (
     Status | CurlFails | Body | Echoed | Xfcc | LogLine | FakeSaw | ProxyConnect | ClusterCounter
 )
+
+
+# --- Gateway API status: what istiod wrote on the objects, checked before a step's traffic ---
+# Read from the objects' ``status`` (Gateway API's Condition type), never inferred from traffic:
+# with stale CRDs a TLSRoute attaches to nothing and only its status says so (istio/istio#60357).
+RouteKind = Literal["HTTPRoute", "TLSRoute"]
+ParentKind = Literal["Gateway", "ServiceEntry"]
+
+
+@dataclass(frozen=True)
+class GatewayProgrammed:
+    """The Gateway's conditions Accepted and Programmed are True (istiod's deployment controller
+    has made its Deployment and Service), and each listener named here has at least
+    ``attached_routes`` routes attached (``status.listeners[].attachedRoutes``)."""
+
+    gateway: str
+    listeners: tuple[str, ...] = ()
+    attached_routes: int = 1
+
+
+@dataclass(frozen=True)
+class RouteAccepted:
+    """The route's status for this parent, written by Istio's controller: Accepted and
+    ResolvedRefs are True (bound to the parent; every backendRef resolved)."""
+
+    kind: RouteKind
+    route: str
+    parent: str
+    parent_kind: ParentKind = "Gateway"
+
+
+StatusExpectation = GatewayProgrammed | RouteAccepted

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from egress_e2e.core.timeouts import DEFAULTS
-from egress_e2e.scenario.expectations import Expectation
+from egress_e2e.scenario.expectations import Expectation, StatusExpectation
 
 HopRole = Literal["app", "sidecar", "gateway", "proxy", "external"]
+# Where the mesh's proxies run: a sidecar per pod, or ztunnel per node plus waypoints (ambient).
+DataPlane = Literal["sidecar", "ambient"]
+DATA_PLANES: tuple[DataPlane, ...] = ("sidecar", "ambient")
 # How traffic travels on the link leaving a hop; the report labels the arrow with it.
 Link = Literal[
     "plain HTTP",
@@ -24,6 +27,7 @@ Link = Literal[
     "mTLS originated",
     "passthrough",
     "CONNECT tunnel",
+    "HBONE",
     "blocked",
     "",
 ]
@@ -89,6 +93,8 @@ class Step:
     apply: tuple[str, ...] = ()
     delete: tuple[str, ...] = ()
     checks: tuple[Check, ...] = ()
+    # Gateway API objects' status to hold (polled, bounded) after applying and before traffic.
+    ready: tuple[StatusExpectation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,18 @@ class Seed:
 
     def __str__(self) -> str:
         return f"{self.file}, '{self.section}'"
+
+
+@dataclass(frozen=True)
+class Task:
+    """The istio.io task page a scenario mirrors: its path under content/en/docs/ and the
+    section whose resources it applies."""
+
+    path: str
+    section: str
+
+    def __str__(self) -> str:
+        return f"istio.io {self.path}, '{self.section}'"
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,15 @@ class Scenario:
     # ProxyConfig for the client pods and the scenario's own gateway, as the JSON of their
     # ``proxy.istio.io/config`` annotation (None: the mesh defaults).
     proxy_config: str | None = None
+    # The data planes this scenario applies to (DATA_PLANES); a run on another is skipped
+    # with the reason (gates.data_plane_skip_reason).
+    data_planes: tuple[str, ...] = ("sidecar",)
+    # The istio.io tasks this scenario mirrors (the Gateway API variants declare theirs).
+    mirrors: tuple[Task, ...] = ()
+    # The Gateway API Gateway (gatewayClassName istio) that is this scenario's gateway, in the
+    # client namespace: istiod deploys it as ``<name>-istio`` (Deployment, Service and service
+    # account), its pods labelled gateway.networking.k8s.io/gateway-name=<name>.
+    gateway_api: str | None = None
 
     @property
     def resources(self) -> tuple[str, ...]:

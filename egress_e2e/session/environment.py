@@ -21,7 +21,7 @@ from egress_e2e.fakes import containers, coredns, incluster
 from egress_e2e.fakes.pki import Pki
 from egress_e2e.fakes.pki import generate as generate_pki
 from egress_e2e.fakes.placement import AddressedFakes, ClusterPlacement, FakeInternet
-from egress_e2e.infra import cluster, docker, istio, tools, upgrade
+from egress_e2e.infra import ambient, cluster, docker, gateway_api, istio, tools, upgrade
 from egress_e2e.infra import versions as versions_mod
 from egress_e2e.infra.images import image
 from egress_e2e.infra.kube import KubeApi, KubeClient
@@ -74,6 +74,8 @@ class E2EEnvironment:
     upgrade_from: str | None = None
     upgrade_method: str | None = None
     upgrade_istioctl: str | None = None
+    # "sidecar" or "ambient" (--data-plane): which scenarios apply (gates.skip_reason).
+    data_plane: str = "sidecar"
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -140,6 +142,11 @@ def prepare(settings: Settings, timer: PhaseTimer) -> PreparedSession:
     return PreparedSession(env, setup.stack)
 
 
+def pin_minor(version: str) -> str:
+    """``1.31.1`` -> ``1.31``."""
+    return ".".join(version.split(".")[:2])
+
+
 @dataclass(frozen=True)
 class _Target:
     """The cluster a session runs on, whoever made it."""
@@ -198,13 +205,18 @@ class _Setup:
             upgrade_from=target.istio_version if self.settings.upgrade_from else None,
             upgrade_method=self.settings.upgrade_method if self.settings.upgrade_from else None,
             upgrade_istioctl=target.upgrade_istioctl,
+            data_plane=self.settings.data_plane,
         )
 
     def cluster_name(self, release: versions_mod.IstioRelease) -> str:
         if self.settings.cluster_name:
             return self.settings.cluster_name
         plan = self.upgrade_plan(versions_mod.load())
-        return plan.cluster_name() if plan else cluster.default_cluster_name(release)
+        if plan:
+            return plan.cluster_name()
+        name = cluster.default_cluster_name(release)
+        # Ambient gets a cluster of its own: a sidecar mesh is never turned into an ambient one.
+        return f"{name}-ambient" if self.settings.data_plane == "ambient" else name
 
     def upgrade_plan(self, versions: versions_mod.Versions) -> upgrade.UpgradePlan | None:
         if not self.settings.upgrade_from:
@@ -245,6 +257,9 @@ class _Setup:
             # bad download fails before an hour of 'before' checks.
             target_istioctl = tools.istioctl_binary(plan.target) if plan else None
         ready = self.cluster(versions, release, kind)
+        self.gateway_api_crds(versions, release, ready.kubeconfig)
+        if settings.data_plane == "ambient":
+            return self.ambient(versions, release, istioctl, ready)
         with timer.phase("istio", f"{release.version} ready"):
             outcome = istio.ensure_istio(
                 istio.Istioctl(istioctl, run=proc.logging_to(self.logs_dir / "istioctl.log")),
@@ -261,6 +276,47 @@ class _Setup:
         return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
                        ready.created, str(istioctl),
                        upgrade_istioctl=str(target_istioctl) if target_istioctl else None)
+
+    def gateway_api_crds(self, versions: versions_mod.Versions,
+                         release: versions_mod.IstioRelease, kubeconfig: Path) -> None:
+        """The Gateway API CRDs pinned for the release, before Istio is installed (as Istio's
+        docs order it): the Gateway API scenarios and ambient's waypoints need them. Applied
+        server-side on every run, so a reused cluster converges to the pin too."""
+        pin = versions.gateway_api_for(release.version)
+        with self.timer.phase("gateway-api", f"Gateway API {pin.version} ({pin.channel}) CRDs "
+                                             "served"):
+            gateway_api.install(pin, kubeconfig,
+                                run=proc.logging_to(self.logs_dir / "kubectl.log"))
+
+    def check_gateway_api_crds(self, versions: versions_mod.Versions, istio_version: str,
+                               kubeconfig: Path) -> None:
+        """Someone else's cluster: say in one line when its Gateway API CRDs do not fit the
+        Istio there (absent, another version or channel); the run goes on."""
+        try:
+            pin = versions.gateway_api_for(istio_version)
+        except ConfigError:
+            self.timer.emit(f"[gateway-api] no Gateway API pin for Istio {istio_version}: its "
+                            "CRDs are not checked")
+            return
+        misfit = gateway_api.fit_line(pin, pin_minor(istio_version),
+                                      gateway_api.read_installed(KubeClient(kubeconfig)))
+        if misfit is not None:
+            self.timer.emit(f"[gateway-api] {misfit}")
+
+    def ambient(self, versions: versions_mod.Versions, release: versions_mod.IstioRelease,
+                istioctl: Path, ready: cluster.ReadyCluster) -> _Target:
+        """The ambient profile instead of the sidecar install (infra/ambient.py)."""
+        with self.timer.phase("istio", f"{release.version} ambient ready"):
+            outcome = ambient.ensure_ambient(
+                istioctl, release, ready.kubeconfig,
+                istio.kubectl_deployment_fetcher(ready.kubeconfig),
+                ambient.kubectl_fetcher(ready.kubeconfig, "daemonset"), where=ready.name,
+                encoding=self.settings.access_log_encoding, ready_timeout=self.timeouts.istio,
+                run=proc.logging_to(self.logs_dir / "istioctl.log"))
+        if not outcome.analyze.clean:
+            self.timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
+        return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,
+                       ready.created, str(istioctl))
 
     def existing(self, versions: versions_mod.Versions) -> _Target:
         """--existing-kubeconfig: no kind, no install; say which Istio is there."""
@@ -280,6 +336,13 @@ class _Setup:
             raise ClusterError(f"the mesh on {kubeconfig} does not suit the scenarios: "
                                f"{'; '.join(problems)}; set meshConfig.accessLogFile=/dev/stdout"
                                f" (and --access-log-encoding to match) and run again")
+        self.check_gateway_api_crds(versions, found.version, kubeconfig)
+        if self.settings.data_plane == "ambient":
+            state = ambient.daemonset_readiness(ambient.ZTUNNEL, ambient.kubectl_fetcher(
+                kubeconfig, "daemonset")(istio.NAMESPACE, ambient.ZTUNNEL))
+            if not state.ready:
+                raise ClusterError(f"--data-plane ambient needs ztunnel on {kubeconfig}: "
+                                   f"{state.observation}")
         return _Target(kubeconfig, found.version, revision=found.revision)
 
     def cluster(self, versions: versions_mod.Versions, release: versions_mod.IstioRelease,

@@ -63,6 +63,10 @@ OPTIONS: tuple[Option, ...] = (
            "--istio-version and check again (before / skew / after)"),
     Option("upgrade_method", "--upgrade-method", "EGRESS_E2E_UPGRADE_METHOD",
            "how an upgrade run upgrades (default: in-place)", choices=("in-place", "revision")),
+    Option("data_plane", "--data-plane", "EGRESS_E2E_DATA_PLANE",
+           "sidecar (default) or ambient: Istio's ambient profile (ztunnel, istio-cni) on a "
+           "cluster of its own; scenarios for the other data plane are skipped",
+           choices=("sidecar", "ambient")),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -85,6 +89,7 @@ class Settings:
     preload_images: bool = False
     upgrade_from: str | None = None
     upgrade_method: str = "in-place"
+    data_plane: str = "sidecar"
 
     @property
     def timeouts(self) -> Timeouts:
@@ -167,6 +172,9 @@ def _validate(settings: Settings) -> None:
     if settings.upgrade_from and settings.istioctl_bin is not None:
         raise ConfigError("--upgrade-from needs the pinned istioctl of both releases; it cannot "
                           "run with --istioctl-bin")
+    if settings.upgrade_from and settings.data_plane != "sidecar":
+        raise ConfigError("--upgrade-from upgrades sidecar meshes only; it cannot run with "
+                          "--data-plane ambient")
     if kubeconfig is not None and not kubeconfig.is_file():
         raise ConfigError(f"--existing-kubeconfig: no such file: {kubeconfig}")
     for name in ("kind_bin", "istioctl_bin"):

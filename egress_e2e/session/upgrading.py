@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, EgressE2EError
@@ -36,8 +36,11 @@ class HeldRun(Protocol):
     def cleanup(self, *, quiet: bool = False) -> None: ...
 
 
+Held = TypeVar("Held", bound=HeldRun)
+
+
 @dataclass
-class UpgradeDriver:
+class UpgradeDriver(Generic[Held]):
     plan: UpgradePlan
     kubeconfig: Path
     istioctl: Path | str          # the target's
@@ -50,15 +53,18 @@ class UpgradeDriver:
     # reads them (kubectl on a real run).
     fetch: istio.FetchDeployment | None = None
     emit: Callable[[str], None] = print
+    # What must change before the control plane does (the target's Gateway API CRDs: Istio's
+    # upgrade notes have the CRDs upgraded first).
+    before_control_plane: Callable[[], None] | None = None
     phase: Phase = Phase.BEFORE
-    held: dict[str, HeldRun] = field(default_factory=dict)
+    held: dict[str, Held] = field(default_factory=dict)
     broken: str | None = None
 
     def version_in(self, phase: Phase) -> str:
         """The Istio release the control plane runs in ``phase``."""
         return self.plan.source.version if phase is Phase.BEFORE else self.plan.target.version
 
-    def keep(self, scenario_id: str, run: HeldRun) -> None:
+    def keep(self, scenario_id: str, run: Held) -> None:
         self.held[scenario_id] = run
 
     def enter(self, phase: Phase) -> None:
@@ -90,7 +96,7 @@ class UpgradeDriver:
                 self.emit(f"[cleanup] {scenario_id}: {exc}")
             del self.held[scenario_id]
 
-    def release(self, scenario_id: str) -> HeldRun | None:
+    def release(self, scenario_id: str) -> Held | None:
         """The kept run, taken out: its last phase cleans it up."""
         return self.held.pop(scenario_id, None)
 
@@ -105,6 +111,8 @@ class UpgradeDriver:
         target = self.plan.target
         with self.timer.phase("upgrade/control-plane",
                               f"control plane on {target.version} ({self.plan.method})"):
+            if self.before_control_plane is not None:
+                self.before_control_plane()
             self._do(upgrade.control_plane_actions(self.plan, self.istioctl, self.kubeconfig),
                      istio.INSTALL_TIMEOUT)
             istiod = f"{istio.ISTIOD}-{self.plan.revision}" if self.plan.revision else istio.ISTIOD

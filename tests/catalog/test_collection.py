@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
-
-import pytest
 
 from egress_e2e import catalog
 from egress_e2e.catalog.via_gateway import GATEWAY_HTTP
+from egress_e2e.running.marks import scenario_marks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,27 +45,16 @@ def test_k_expressions_narrow() -> None:
     assert "passthrough-double-tls" not in selected
 
 
-@pytest.fixture(scope="module")
-def scenario_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scenarios_test_catalog",
-                                                  ROOT / "scenarios" / "test_catalog.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_shared_gateway_scenarios_join_one_xdist_group(scenario_module: ModuleType) -> None:
-    shared = scenario_module.scenario_marks(replace(GATEWAY_HTTP, gateway="shared"))
-    own = scenario_module.scenario_marks(GATEWAY_HTTP)
+def test_shared_gateway_scenarios_join_one_xdist_group() -> None:
+    shared = scenario_marks(replace(GATEWAY_HTTP, gateway="shared"))
+    own = scenario_marks(GATEWAY_HTTP)
     assert [(m.name, m.args) for m in shared] == [
         ("scenario", ("gateway-http",)), ("xdist_group", ("istio-system-gateway",))]
     assert [(m.name, m.args) for m in own] == [("scenario", ("gateway-http",))]
 
 
-def test_scenarios_reading_the_connect_proxy_log_run_one_at_a_time(
-        scenario_module: ModuleType) -> None:
+def test_scenarios_reading_the_connect_proxy_log_run_one_at_a_time() -> None:
     grouped = {s.id for s in catalog.ALL
                if ("xdist_group", ("fake-connect-proxy",)) in
-               [(m.name, m.args) for m in scenario_module.scenario_marks(s)]}
+               [(m.name, m.args) for m in scenario_marks(s)]}
     assert grouped == {"connect-tunnel", "connect-tunnel-dr"}

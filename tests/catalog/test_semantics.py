@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from egress_e2e import catalog
+from egress_e2e.evidence.route_status import gateway_api_layout
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import Document, Plan, plan
 from egress_e2e.scenario import hosts
@@ -26,7 +27,8 @@ RUN_ID = "semantics"
 def make_plan(scenario: Scenario, layout_name: str) -> Plan:
     layout = Layout.seed(scenario) if layout_name == "seed" \
         else Layout.isolated_for(scenario, RUN_ID)
-    return plan(scenario, layout)
+    # A Gateway API scenario's gateway is istiod's <gateway>-istio in the client namespace.
+    return plan(scenario, gateway_api_layout(scenario, layout))
 
 
 def active_sets(p: Plan) -> Iterator[tuple[int, list[Document]]]:
@@ -53,7 +55,9 @@ def tls_settings(dr: dict[str, Any]) -> Iterator[tuple[int | None, dict[str, Any
 
 
 def of_kind(docs: list[Document], kind: str) -> list[Document]:
-    return [doc for doc in docs if doc.kind == kind]
+    # Istio's kinds; Gateway API's Gateway shares the name (tests/gateway_api checks those).
+    return [doc for doc in docs if doc.kind == kind and not str(
+        doc.body.get("apiVersion", "")).startswith("gateway.networking.k8s.io/")]
 
 
 ALL_PLANS = [(s, name) for s in catalog.ALL for name in LAYOUTS]
@@ -111,8 +115,8 @@ def test_double_tls_scenario_really_originates_in_its_failing_step() -> None:
 # The contract's gateway Service: port 80 -> 8080 (http2), 443 -> 8443 (https).
 GATEWAY_TARGET_PORTS = {80: 8080, 443: 8443}
 
-MUTUAL_SCENARIOS = [s for s in catalog.ALL
-                    if any(h.role == "sidecar" and h.link == "ISTIO_MUTUAL" for h in s.flow)]
+MUTUAL_SCENARIOS = [s for s in catalog.ALL if s.gateway_api is None
+                    and any(h.role == "sidecar" and h.link == "ISTIO_MUTUAL" for h in s.flow)]
 
 
 def test_mtls_scenarios_are_found() -> None:
@@ -280,7 +284,10 @@ def gateway_pod_labels(p: Plan) -> list[dict[str, str]]:
             for d in of_kind(list(p.base), "Deployment")]
 
 
-@pytest.mark.parametrize("scenario", [s for s in catalog.ALL if s.gateway == "own"],
+# Sidecar scenarios deploy their gateway by injection; an ambient one's is istiod's waypoint
+# (tests/ambient/test_ambient_catalog.py).
+@pytest.mark.parametrize("scenario", [s for s in catalog.ALL if s.gateway == "own"
+                                      and "sidecar" in s.data_planes],
                          ids=lambda s: s.id)
 def test_isolated_gateway_selects_its_own_pods(scenario: Scenario) -> None:
     p = make_plan(scenario, "isolated")
@@ -320,6 +327,8 @@ def test_isolated_scenarios_share_no_names_or_selectors() -> None:
         if p.scenario.gateway == "shared":
             continue
         for gateway in of_kind(list(p.documents), "Gateway"):
+            if "selector" not in gateway.body["spec"]:
+                continue  # a Gateway API Gateway (a waypoint): istiod deploys its own pods
             selector = gateway.body["spec"]["selector"].items()
             for other in plans:
                 if other is p:
@@ -363,7 +372,11 @@ def test_no_expectation_asks_for_x_envoy_internal() -> None:
     assert asking == []
 
 
-@pytest.mark.parametrize("scenario", catalog.ALL, ids=[s.id for s in catalog.ALL])
+_SIDECAR = [s for s in catalog.ALL if "sidecar" in s.data_planes]
+
+
+# Ambient renders no Sidecar and no port-80 placeholder (tests/ambient/).
+@pytest.mark.parametrize("scenario", _SIDECAR, ids=[s.id for s in _SIDECAR])
 def test_isolated_run_renders_its_outbound_premises(scenario: Scenario) -> None:
     """The mode a scenario relies on is its own, in every namespace its clients run in, and the
     port-80 HTTP listener (block_all / allow_any) exists because the scenario renders a Service

@@ -2,7 +2,8 @@
 
 The Kubernetes API cannot run here, so this speaks the part of its HTTP API the harness uses,
 as the API server does: discovery (``/version``, ``/api``, ``/apis`` and the resource lists),
-server-side apply (``PATCH`` with ``application/apply-patch+yaml``), ``DELETE`` (404 for what
+server-side apply (``PATCH`` with ``application/apply-patch+yaml``), ``GET`` of one object by name
+(as stored, status included), ``DELETE`` (404 for what
 does not exist), pods by label selector, pod logs (``text/plain``), events, ConfigMaps (read and
 strategic-merge patch), and exec over a websocket in the ``v4.channel.k8s.io`` protocol
 (channel byte 1 stdout, 2 stderr, 3 the status object). It records every request (method,
@@ -49,6 +50,12 @@ GROUPS = {
                                ("gateways", "Gateway", True),
                                ("virtualservices", "VirtualService", True),
                                ("destinationrules", "DestinationRule", True)],
+    # Read back with their status (KubeClient.get): Gateway API objects and the CRDs.
+    "gateway.networking.k8s.io/v1": [("gateways", "Gateway", True),
+                                     ("httproutes", "HTTPRoute", True),
+                                     ("tlsroutes", "TLSRoute", True)],
+    "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition",
+                                 False)],
 }
 
 ExecHandler = Callable[[str, str, str, list[str]], tuple[str, str, int]]
@@ -147,6 +154,18 @@ def _is_discovery(path: str) -> bool:
         re.fullmatch(r"/apis/[^/]+/[^/]+", path) is not None
 
 
+def _named_object(path: str) -> tuple[str, str, str] | None:
+    """(kind, namespace or "", name) for ``/apis/<group>/<version>/[namespaces/<ns>/]<plural>/
+    <name>`` of a group the stand-in serves."""
+    m = re.fullmatch(r"/apis/([^/]+/[^/]+)/(?:namespaces/([^/]+)/)?([^/]+)/([^/]+)", path)
+    if m is None or m.group(1) not in GROUPS:
+        return None
+    for plural, kind, namespaced in GROUPS[m.group(1)]:
+        if plural == m.group(3) and namespaced == (m.group(2) is not None):
+            return kind, m.group(2) or "", m.group(4)
+    return None
+
+
 def _resource_list(group_version: str, resources: list[tuple[str, str, bool]]) -> dict[str, Any]:
     verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
@@ -227,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._deployment(m.group(1), m.group(2), r)
         elif r.method == "PATCH" and r.content_type == "application/apply-patch+yaml":
             self._apply(r)
+        elif r.method == "GET" and (found := _named_object(path)) is not None:
+            self._get_object(*found)
         elif r.method == "DELETE":
             self._delete(r)
         else:
@@ -315,6 +336,17 @@ class _Handler(BaseHTTPRequestHandler):
                 labels = dict(meta.get("labels") or {})
                 self.server.state.pods.append(Pod(key[2], key[1], labels, containers=names))
         self._send(201 if created else 200, doc)
+
+    def _get_object(self, kind: str, namespace: str, name: str) -> None:
+        """One object of a group's kind, as stored (a test writes its status there, as the
+        controller would)."""
+        with self.server.state.lock:
+            body = self.server.state.objects.get((kind, namespace, name))
+            payload = json.loads(json.dumps(body)) if body is not None else None
+        if payload is None:
+            self._send(404, _status(404, "NotFound", f'{kind} "{name}" not found'))
+        else:
+            self._send(200, payload)
 
     def _delete(self, r: Request) -> None:
         parts = r.path.strip("/").split("/")

@@ -251,8 +251,8 @@ def test_a_scenario_file_runs_against_the_fakes_its_hosts_declare(
     answered = declared.DeclaredHosts.of((h.name, h.kind) for h in loaded.fake_hosts)
     with local.start(tmp_path_factory.mktemp("declared-fakes"),
                      declared_hosts=answered) as fakes:
-        kube, item = RecordingKube(fakes), Item(nodeid="scenarios/test_files.py::"
-                                                       "test_scenario_file[partner-direct]")
+        kube, item = RecordingKube(fakes), Item(nodeid="scenarios/test_catalog.py::"
+                                                       "test_scenario[partner-direct]")
         run = ScenarioRun(loaded.scenario, _env(fakes, tmp_path), kube, PhaseTimer(emit=print),
                           item, timeouts=FAST, fake_logs=LocalLogs(fakes))
         run.execute()

@@ -66,7 +66,7 @@ def test_github_matrix_shape() -> None:
     shaped = matrix.as_github_matrix(build("default"))
     assert list(shaped) == ["include"]
     assert set(shaped["include"][0]) == {"name", "istio", "kubernetes", "node_image", "cluster",
-                                         "kind"}
+                                         "kind", "data_plane", "shard", "shards"}
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -86,7 +86,8 @@ def test_matrix_command_follows_the_repo_versions_file(capsys: pytest.CaptureFix
     for entry in entries:
         release = loaded.releases[entry["istio"]]
         assert entry["node_image"] == loaded.node_image_for(release)
-        assert entry["cluster"] == cluster.default_cluster_name(release)
+        suffix = "-ambient" if entry["data_plane"] == "ambient" else ""
+        assert entry["cluster"] == cluster.default_cluster_name(release) + suffix
         assert entry["kind"] == loaded.kind.version
 
 
@@ -107,8 +108,9 @@ def test_a_new_release_is_one_table_in_the_versions_file(
     path.write_text(text)
     code, out, _ = run_cli(capsys, "matrix", "--versions-file", str(path), "--istio", "1.99")
     assert code == 0
-    (entry,) = json.loads(out)["include"]
+    (entry, ambient) = json.loads(out)["include"]
     assert entry["istio"] == "1.99.0" and entry["cluster"] == "egress-e2e-1-99"
+    assert ambient["data_plane"] == "ambient" and ambient["cluster"] == "egress-e2e-1-99-ambient"
 
 
 def test_matrix_command_unknown_version_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,6 +135,7 @@ def test_nightly_shape() -> None:
     build = data["jobs"]["matrix"]
     script = next(s["run"] for s in build["steps"] if s.get("id") == "build")
     assert "egress-e2e matrix --istio" in script and "GITHUB_OUTPUT" in script
+    assert "egress-e2e matrix --upgrades" in script
     latest = next(s for s in build["steps"] if "--check-latest" in s.get("run", ""))
     assert latest["continue-on-error"] is True
 
@@ -148,8 +149,13 @@ def test_nightly_shape() -> None:
     cache = next(s for s in steps.values() if str(s.get("uses", "")).startswith("actions/cache@"))
     assert "versions.toml" in cache["with"]["key"]
     run = steps["Run the scenarios (make e2e)"]["run"]
-    assert run.startswith('make e2e ISTIO_VERSION="$ISTIO_VERSION" WORKERS=')
-    assert "--cluster-name $CLUSTER" in run
+    fresh, upgraded = run.split("else", 1)[1], run.split("else", 1)[0]
+    assert 'make e2e ISTIO_VERSION="$ISTIO_VERSION" DATA_PLANE="$DATA_PLANE" WORKERS=2' in fresh
+    assert "--splits $SHARDS --group $SHARD" in fresh
+    # An upgrade entry runs serially, from its source release, by its method.
+    assert 'UPGRADE_FROM="$UPGRADE_FROM"' in upgraded and "WORKERS=0" in upgraded
+    assert 'UPGRADE_METHOD="$UPGRADE_METHOD"' in upgraded
+    assert run.count("--cluster-name $CLUSTER") == 2
     export = steps["Export kind logs"]
     assert export["if"] == "always()" and "export logs" in export["run"]
     assert "kind-${KIND_VERSION}-linux-amd64" in export["run"]
@@ -218,10 +224,11 @@ def test_matrix_keys_the_workflow_reads_exist() -> None:
     """Every `matrix.<key>` the nightly reads is a key `egress-e2e matrix` prints."""
     from dataclasses import fields
 
-    from egress_e2e.infra.matrix import MatrixEntry
+    from egress_e2e.infra.matrix import MatrixEntry, UpgradeEntry
 
     read = set(re.findall(r"matrix\.(\w+)", NIGHTLY.read_text())) - {"outputs"}
-    assert read <= {f.name for f in fields(MatrixEntry)}, read
+    printed = {f.name for f in fields(MatrixEntry)} | {f.name for f in fields(UpgradeEntry)}
+    assert read <= printed, read
 
 
 def test_push_and_pull_request_run_make_test() -> None:
