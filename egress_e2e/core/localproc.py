@@ -30,13 +30,23 @@ from egress_e2e.core.waits import until
 LOOPBACK = "127.0.0.1"
 
 
+# Every port this process has handed out: the kernel may give a just-closed port again, and two
+# listens of one config on one port fail nginx as a "duplicate default server" and Envoy as
+# "address in use", neither of which a retry on bind catches in time.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port the kernel says is free now (a small race remains; callers retry on bind)."""
+    """A TCP port the kernel says is free now and this process has not handed out before (a
+    small race with other processes remains; callers retry on bind)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:

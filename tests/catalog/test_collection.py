@@ -58,3 +58,14 @@ def test_scenarios_reading_the_connect_proxy_log_run_one_at_a_time() -> None:
                if ("xdist_group", ("fake-connect-proxy",)) in
                [(m.name, m.args) for m in scenario_marks(s)]}
     assert grouped == {"connect-tunnel", "connect-tunnel-dr"}
+
+
+def test_an_upgrade_run_collects_each_scenario_per_phase_in_phase_order() -> None:
+    # Every before first, then every skew, then every after: the moves between phases happen
+    # once, when the first test of the next phase starts.
+    selected = collect("--upgrade-from", "1.30.5", "-k", "passthrough and not tls")
+    ids = [s.id for s in catalog.ALL if "passthrough" in s.id and "tls" not in s.id]
+    assert ids and selected == [f"{i}-{phase}" for phase in ("before", "skew", "after")
+                                for i in ids]
+    # Without an upgrade, no phase in the ids.
+    assert collect("-k", "passthrough and not tls") == ids
