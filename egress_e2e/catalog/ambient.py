@@ -7,6 +7,13 @@ the ServiceEntry. Client namespaces are captured by ztunnel (``istio.io/dataplan
 ambient``), which carries each request over HBONE to the waypoint; the waypoint (an Envoy)
 logs it in the mesh's access-log format, so the ``gateway`` log evidence reads the waypoint.
 
+What sends a request for httpbin.org to the waypoint at all is its address: ztunnel's DNS proxy
+answers for the ServiceEntry's host with the address istiod allocated it (DNS capture is on by
+default, manifests/charts/istio-cni/values.yaml ``dnsCapture: true``; allocation too,
+PILOT_ENABLE_IP_AUTOALLOCATE in pilot/pkg/features/pilot.go), and ztunnel knows that address as
+the service bound to the waypoint. A client that resolves the host elsewhere reaches the fake's
+own address, which no service owns, and ztunnel sends it straight out.
+
 The seed patterns these translate are seed 001's; docs/ambient.md says which seed patterns have
 an ambient form and which do not.
 """
@@ -288,7 +295,9 @@ AMBIENT_DYNAMIC_DNS = Scenario(
     flow=_flow("plain HTTP", external="*.wikipedia.org"),
     data_planes=AMBIENT,
     seed_names=AMBIENT_NAMES,
-    # Ambient DYNAMIC_DNS wildcards: HTTP from 1.28 (anchors: 1.28 change notes, #54540).
+    # Ambient DYNAMIC_DNS wildcards: HTTP from 1.28 (releasenotes/notes/se-wildcard-host.yaml,
+    # istio/istio#54540; "requires ambient mode and a waypoint configured as an egress
+    # gateway").
     requires_istio=">=1.28",
     steps=(
         Step(
@@ -320,6 +329,13 @@ AMBIENT_DYNAMIC_DNS = Scenario(
         "only with ENABLE_WILDCARD_HOST_SERVICE_ENTRIES_FOR_TLS on istiod (off by default)",
         "the waypoint's line shares one cluster for every host; the host each request went "
         "to is named by the fake's server block (chosen by Host)",
+        "predicted, not yet run: the waypoint logs inbound-vip|80|http|*.wikipedia.org (from "
+        "the source: buildWaypointInboundVIP builds the DFP cluster under the usual VIP "
+        "cluster name, cluster_waypoint.go), and an enrolled client's DNS answer for "
+        "en.wikipedia.org is the wildcard's auto-allocated address, which is what makes "
+        "ztunnel send it to the waypoint (ztunnel src/dns/server.rs get_wildcards; "
+        "pilot/pkg/serviceregistry/ambient/services.go assigns wildcards an address only "
+        "with DYNAMIC_DNS)",
     ),
     tags=("ambient", "waypoint", "wildcard", "dynamic-dns"),
 )

@@ -55,15 +55,25 @@ AUTOMATED: Final = ("the gateway is istiod's automated deployment of the Gateway
                     "istio): <gateway>-istio in the client namespace, found by its "
                     "gateway.networking.k8s.io/gateway-name label; it listens on the "
                     "listener ports themselves (80, 443)")
+# Gateway API routes have no exportTo (their VirtualServices are public), but a sidecar applies
+# an HTTP one only to a Service in the route's namespace or its own (release-1.30/1.31
+# pilot/pkg/networking/core/route/route.go buildSidecarVirtualHostsForVirtualService),
+# and the ServiceEntry is exported only to the scenario's namespace: other runs' httpbin.org is
+# their own ServiceEntry's, which these routes never touch.
 ROUTES_SCOPED: Final = ("routes have no exportTo: the isolated layout keeps them apart by "
                         "namespace, and the ServiceEntry their mesh route attaches to is "
                         "exported only to the scenario's namespace")
 STATUS_FIRST: Final = ("istio.io's doc tests wait for Programmed and then sleep 30 s; here "
                        "each route's Accepted/ResolvedRefs and the listeners' attachedRoutes "
                        "are polled before any traffic")
+# SIMPLE origination reads only the Secret's CA (SDS resource "<credentialName>-cacert":
+# pilot/pkg/security/model/authentication.go), which istiod serves to a proxy in the Secret's
+# namespace without the list-Secrets check (pilot/pkg/xds/sds.go filterAuthorizedResources);
+# the Role matters for MUTUAL, whose key is served only to an account that may list Secrets.
 TRUSTS_FAKE_CA: Final = ("the origination DestinationRule names the per-run fake CA Secret "
-                         "(credentialName) in the gateway's namespace, readable by the "
-                         "gateway's service account through a Role, as istio.io grants it")
+                         "(credentialName) in the gateway's namespace; only its CA is read, "
+                         "which istiod serves in that namespace without RBAC, so the Role "
+                         "istio.io creates is applied but not what makes it work")
 
 HTTP_GATEWAY_READY: Final = (
     GatewayProgrammed(HTTPBIN_GATEWAY, listeners=("http",)),
@@ -244,6 +254,16 @@ GATEWAY_API_MTLS_TLS_ORIGINATION = Scenario(
     tags=("gateway-api", "mtls", "origination"),
 )
 
+# Not so for TLS: the sidecar's TLS/TCP listener takes every visible VirtualService whose host
+# matches, whatever its namespace (pilot/pkg/networking/core/listener.go
+# buildSidecarOutboundTCPListenerOpts: "Do not filter namespace for now", istio/istio#46146).
+# A prediction from that source, not yet seen on a cluster: while a TLSRoute scenario runs,
+# another namespace's sidecar with a default-scope Sidecar and no TLS VirtualService of its own
+# for the host sends its TLS for httpbin.org / *.wikipedia.org to this scenario's gateway.
+TLS_ROUTES_LEAK: Final = ("prediction: a TLSRoute's mesh route is not scoped by namespace at "
+                          "the sidecar (istio/istio#46146), so other namespaces without their "
+                          "own TLS route for the host may be sent to this gateway while it runs")
+
 # TLSRoutes are served as gateway.networking.k8s.io/v1 from Gateway API v1.5 (both pinned
 # bundles), and istiod watches them only from bundle v1.5.0 on (release-1.30 and release-1.31
 # pkg/config/schema/gatewayapi/minimumversions.go); TLS listeners need no alpha flag from 1.30.
@@ -291,7 +311,7 @@ GATEWAY_API_PASSTHROUGH = Scenario(
             ),
         ),
     ),
-    differs=(HERMETIC, AUTOMATED, ROUTES_SCOPED, STATUS_FIRST,
+    differs=(HERMETIC, AUTOMATED, TLS_ROUTES_LEAK, STATUS_FIRST,
              "curl gets --cacert with the per-run fake CA, since the app verifies the fake's "
              "certificate itself", NEEDS_1_30),
     tags=("gateway-api", "passthrough"),
@@ -391,7 +411,7 @@ GATEWAY_API_WILDCARD_PASSTHROUGH = Scenario(
             ),
         ),
     ),
-    differs=(HERMETIC, AUTOMATED, ROUTES_SCOPED, STATUS_FIRST,
+    differs=(HERMETIC, AUTOMATED, TLS_ROUTES_LEAK, STATUS_FIRST,
              "istio.io greps the pages' titles and reads cx_total once; the checks read the "
              "fake's echoed SNI and server block, and cx_total before and after each probe",
              NEEDS_1_30),

@@ -182,7 +182,8 @@ DYNAMIC_DNS_WILDCARD = Scenario(
     flow=(Hop.app("app TLS"), Hop.sidecar("app TLS", name="sidecar (dynamic forward proxy)"),
           Hop.external("*.wikipedia.org")),
     gateway="none",
-    # Sidecars serve DYNAMIC_DNS wildcards from 1.30 (1.30 change notes, #58244).
+    # Sidecars serve DYNAMIC_DNS wildcards from 1.30 (release-1.30's
+    # releasenotes/notes/se-wildcard-host-sidecar.yaml, istio/istio#58244).
     requires_istio=">=1.30",
     seed_names=SEED_003_NAMES,
     steps=(
@@ -227,7 +228,19 @@ DYNAMIC_DNS_WILDCARD = Scenario(
         "networkfilter.go), so the client's sidecar is the forward proxy and no gateway is "
         "involved; ambient-dynamic-dns is the variant through an egress waypoint",
         "the isolated layout scopes the ServiceEntry to the scenario's namespace (exportTo)",
+        "the clients' Sidecar sees only their own namespace (./*) and the isolated layout's "
+        "port-80 placeholder is left out: the sidecar's DFP HTTP filter goes on the shared "
+        "0.0.0.0_80 listener only when the wildcard ServiceEntry is the port-80 HTTP service "
+        "that builds it (listener_builder.go tests the listener's one policySvc; listener.go "
+        "exits early for later HTTP services; services come oldest first, push_context.go "
+        "SortServicesByCreationTime), and istio-system's gateway Service or the placeholder "
+        "would be older. Without the filter Envoy answers only with its runtime flag "
+        "envoy.reloadable_features.dfp_cluster_resolves_hosts on, and 503 UH with it off "
+        "(measured on real Envoy: tests/ambient/test_dfp_on_envoy.py)",
+        "predicted, not yet run: that this scoping leaves the wildcard ServiceEntry as the "
+        "only port-80 HTTP service the clients' sidecars see",
     ),
+    sidecar_egress_hosts=("./*",),
     tags=("wildcard", "dynamic-dns"),
 )
 

@@ -42,6 +42,9 @@ GATEWAY_CLASS: Final = "istio"
 # ServiceEntry parents are networking.istio.io (conversion.go: gvk.ServiceEntry).
 PARENT_GROUPS: Final = {"Gateway": GATEWAY_API_GROUP, "ServiceEntry": "networking.istio.io"}
 
+# What istiod writes True on a valid listener (besides Conflicted, written False).
+LISTENER_CONDITIONS: Final = ("Accepted", "Programmed", "ResolvedRefs")
+
 ObjectKey = tuple[str, str]          # (kind, name) in the scenario's client namespace
 Objects = Mapping[ObjectKey, Mapping[str, Any] | None]
 
@@ -112,7 +115,15 @@ def judge(expectation: StatusExpectation, found: Mapping[str, Any] | None) -> li
                 entry = by_name.get(listener)
                 if entry is None:
                     problems.append(f"Gateway {name}: no status for listener {listener}")
-                elif int(entry.get("attachedRoutes") or 0) < least:
+                    continue
+                # The Gateway's Programmed says nothing of one listener: a listener's own error
+                # (a certificateRef missing or not permitted, an unsupported protocol) is only
+                # its ResolvedRefs/Accepted False (conversion.go buildListener writes all three,
+                # release-1.30 and release-1.31).
+                problems += _condition_problems(f"Gateway {name} listener {listener}",
+                                                _conditions(entry), LISTENER_CONDITIONS,
+                                                generation)
+                if int(entry.get("attachedRoutes") or 0) < least:
                     problems.append(f"Gateway {name}: listener {listener} has "
                                     f"{int(entry.get('attachedRoutes') or 0)} attached routes, "
                                     f"expected at least {least}")

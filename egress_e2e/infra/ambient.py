@@ -68,7 +68,9 @@ def install_settings(release: IstioRelease, encoding: AccessLogEncoding = "TEXT"
         ("profile", "ambient"),
         ("hub", HUB),
         ("tag", release.version),
-        # What the sidecar install sets too: waypoints are Envoys that read the mesh mode.
+        # Kept equal to the sidecar install so the two meshes differ only in the data plane.
+        # Nothing in ambient reads it: the waypoint's listeners have no outbound-mode branch
+        # (pilot/pkg/networking/core/listener_waypoint.go) and ztunnel has no outbound policy.
         ("meshConfig.outboundTrafficPolicy.mode", "REGISTRY_ONLY"),
         ("meshConfig.accessLogFile", "/dev/stdout"),
         ("meshConfig.accessLogEncoding", encoding),
@@ -87,11 +89,14 @@ def install_argv(istioctl: Path | str, release: IstioRelease, kubeconfig: Path,
 def waypoint_apply_argv(istioctl: Path | str, kubeconfig: Path, namespace: str, *,
                         name: str = WAYPOINT_NAME, traffic_for: str = "service",
                         enroll_namespace: bool = True, wait: bool = True,
+                        wait_timeout: float | None = None,
                         revision: str | None = None) -> list[str]:
     """``istioctl waypoint apply`` as istio.io's ambient egress page runs it: a waypoint for
     services in ``namespace``, the namespace labelled to use it (``--enroll-namespace``), and
     (``--wait``) istioctl waiting until the Gateway is programmed. Flags as release-1.30 and
-    release-1.31 define them (istioctl/pkg/waypoint/waypoint.go)."""
+    release-1.31 define them (istioctl/pkg/waypoint/waypoint.go). ``--wait`` gives up after
+    ``--waypoint-timeout`` (90 s unless told, waitTimeout there), so a caller with a longer
+    bound passes ``wait_timeout``."""
     if traffic_for not in WAYPOINT_FOR:
         raise ConfigError(f"waypoint --for must be one of {', '.join(WAYPOINT_FOR)}, "
                           f"got {traffic_for!r}")
@@ -107,6 +112,10 @@ def waypoint_apply_argv(istioctl: Path | str, kubeconfig: Path, namespace: str, 
         argv += ["--revision", revision]
     if wait:
         argv.append("--wait")
+        if wait_timeout is not None:
+            if wait_timeout <= 0:
+                raise ConfigError(f"waypoint wait timeout must be positive, got {wait_timeout}")
+            argv += ["--waypoint-timeout", f"{wait_timeout:g}s"]
     return argv
 
 
@@ -244,9 +253,10 @@ def apply_waypoint(istioctl: Path, kubeconfig: Path, namespace: str, fetch_gatew
                    interval: float = 1.0) -> Readiness:
     """``istioctl waypoint apply`` for ``namespace``, then poll the Gateway until Programmed
     (bounded; the last observation on timeout). istioctl's own --wait is kept as the first
-    gate; the poll is what the harness reports."""
-    run(waypoint_apply_argv(istioctl, kubeconfig, namespace, name=name), timeout=timeout,
-        note=f"waypoint {name} in {namespace}")
+    gate, bounded like the poll (its default would stop at 90 s); the poll is what the harness
+    reports."""
+    run(waypoint_apply_argv(istioctl, kubeconfig, namespace, name=name, wait_timeout=timeout),
+        timeout=timeout + 30.0, note=f"waypoint {name} in {namespace}")
     return until(lambda: gateway_readiness(name, fetch_gateway(namespace, name)),
                  lambda seen: seen.ready, what=f"waypoint {namespace}/{name} not programmed",
                  timeout=timeout, interval=interval, describe=lambda seen: seen.observation)

@@ -1,11 +1,11 @@
 """Scenario files' resources as templates the renderer finds where it finds the catalog's.
 
 A file's resource ``<name>`` of scenario ``<id>`` is served, from memory, as the template
-``patterns/<id>/<name>.yaml`` (``render.pattern_path``), by a loader placed in front of the
-manifests directory. So ``plan``, ``render``, ``explain``, ``lint`` and the runner render a
-file's scenario exactly as a catalog one: same Jinja environment, same variables, same
-``{% include %}`` of catalog templates. File ids never equal catalog ids (refused on load), so
-nothing of the catalog's is shadowed in the default renderer.
+``patterns/<id>/<name>.yaml`` (``render.pattern_path``): ``render.add_templates`` serves this
+module's mapping in front of the manifests directory. So ``plan``, ``render``, ``explain``,
+``lint`` and the runner render a file's scenario exactly as a catalog one: same Jinja
+environment, same variables, same ``{% include %}`` of catalog templates. File ids never equal
+catalog ids (refused on load), so nothing of the catalog's is shadowed in the default renderer.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 
 import jinja2
 
-from egress_e2e.core.errors import ConfigError
 from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.rendering import render
 
+# Read live by the default renderer (render.add_templates): edited in place, never replaced.
 _TEMPLATES: dict[str, str] = {}
-_MEMORY = jinja2.DictLoader(_TEMPLATES)
 
 
 def templates_of(scenario_id: str, resources: Mapping[str, str]) -> dict[str, str]:
@@ -36,7 +35,7 @@ def register(scenario_id: str, resources: Mapping[str, str]) -> None:
     stale = [path for path in _TEMPLATES if path.startswith(folder)]
     for path in stale:
         del _TEMPLATES[path]
-    _install(render._DEFAULT)
+    render.add_templates(_TEMPLATES)
     _TEMPLATES.update(templates_of(scenario_id, resources))
 
 
@@ -50,11 +49,3 @@ def renderer_with(scenario_id: str, resources: Mapping[str, str],
         jinja2.FileSystemLoader(str(manifests_dir))])
     return renderer
 
-
-def _install(renderer: render.Renderer) -> None:
-    loader = renderer.env.loader
-    if isinstance(loader, jinja2.ChoiceLoader) and _MEMORY in loader.loaders:
-        return
-    if loader is None:
-        raise ConfigError("renderer has no template loader")
-    renderer.env.loader = jinja2.ChoiceLoader([_MEMORY, loader])

@@ -8,7 +8,7 @@ and deletes, which namespaces the run owns, and what to delete one by one afterw
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -36,6 +36,20 @@ BASE_TEMPLATES: Final = (
 
 # Images the base workloads run (pinned by digest in versions.toml).
 WORKLOAD_ROLES: Final = ("curl", "httpbin")
+
+
+def sidecar_egress_hosts(scenario: Scenario, layout: Layout) -> list[str]:
+    """What the clients' namespace-wide Sidecar lets them see: the scenario's own list, else,
+    in the isolated layout, the scenario's namespaces and istio-system (the shared gateway).
+    Gateway API routes have no exportTo, and a sidecar's TLS listener takes every matching
+    route whatever its namespace (pilot/pkg/networking/core/listener.go,
+    buildSidecarOutboundTCPListenerOpts), so without this scope one scenario's TLSRoutes would
+    steer another's TLS. The seed layout keeps the default scope, as the seeds do."""
+    if scenario.sidecar_egress_hosts:
+        return list(scenario.sidecar_egress_hosts)
+    if not layout.isolated:
+        return []
+    return [*(f"{namespace}/*" for namespace in layout.owned_namespaces), "istio-system/*"]
 
 
 def workload_images() -> dict[str, str]:
@@ -201,6 +215,8 @@ class Renderer:
             "gateway_mode": scenario.gateway,
             "deploy_gateway": layout.deploy_gateway,
             "outbound_policy": scenario.outbound_policy,
+            "sidecar_egress_hosts": sidecar_egress_hosts(scenario, layout),
+            "port_80_placeholder": not scenario.sidecar_egress_hosts,
             "client_namespaces": list(dict.fromkeys(
                 layout.client_namespace(role) for role in scenario.clients)),
             "proxy_config": scenario.proxy_config,
@@ -338,6 +354,19 @@ def _namespaces_to_declare(scenario: Scenario, layout: Layout) -> list[dict[str,
 
 
 _DEFAULT = Renderer()
+
+
+def add_templates(templates: Mapping[str, str]) -> None:
+    """Serve ``templates`` (path under manifests/ -> Jinja text) in the default renderer, ahead
+    of the manifests directory: scenario files' resources (rendering/file_templates.py). The
+    mapping is read live (Jinja's DictLoader re-checks it), so later edits to it are served;
+    adding the same mapping again changes nothing."""
+    loader = _DEFAULT.env.loader
+    current = list(loader.loaders) if isinstance(loader, jinja2.ChoiceLoader) \
+        else [loader] if loader is not None else []
+    if any(isinstance(one, jinja2.DictLoader) and one.mapping is templates for one in current):
+        return
+    _DEFAULT.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(templates), *current])
 
 
 @dataclass(frozen=True)

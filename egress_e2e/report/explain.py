@@ -143,8 +143,8 @@ def status_words(expectation: StatusExpectation) -> str:
         case GatewayProgrammed(gateway, listeners, least):
             text = f"Gateway {gateway} is Accepted and Programmed"
             if listeners:
-                text += (f", listener(s) {', '.join(listeners)} with at least {least} "
-                         "attached route(s)")
+                text += (f", listener(s) {', '.join(listeners)} each Accepted, Programmed and "
+                         f"ResolvedRefs with at least {least} attached route(s)")
             return text
         case RouteAccepted(kind, route, parent, parent_kind):
             return (f"{kind} {route} is Accepted with ResolvedRefs on {parent_kind} {parent} "

@@ -78,22 +78,41 @@ def load(dirs: Sequence[Path], catalog_scenarios: Sequence[Scenario] | None = No
 
         catalog_scenarios = catalog.ALL
     catalog_ids = {s.id for s in catalog_scenarios}
-    seen: dict[str, Path] = {}
-    loaded: list[file_load.LoadedFile] = []
+    seen: dict[str, file_load.LoadedFile] = {}
     for path in discover(dirs):
         one = file_load.load(path)
         scenario_id = one.scenario.id
+        where = f"{path}:{one.id_line}: id"
         if scenario_id in catalog_ids:
-            raise ConfigError(f"{path}: id {scenario_id!r} is already a catalog scenario's "
+            raise ConfigError(f"{where}: {scenario_id!r} is already a catalog scenario's "
                               f"(egress_e2e/catalog); rename the file and its id")
         if scenario_id in seen:
-            raise ConfigError(f"{path}: id {scenario_id!r} is already declared by "
-                              f"{seen[scenario_id]}")
-        seen[scenario_id] = path
-        loaded.append(one)
+            first = seen[scenario_id]
+            raise ConfigError(f"{where}: {scenario_id!r} is already declared by "
+                              f"{first.path}:{first.id_line}")
+        seen[scenario_id] = one
+    loaded = list(seen.values())
+    _check_internet_hosts(loaded)
     for one in loaded:
         file_templates.register(one.scenario.id, one.resources)
     return UserScenarios(tuple(loaded))
+
+
+def _check_internet_hosts(loaded: Sequence[file_load.LoadedFile]) -> None:
+    """A real-internet host of one file must not be faked by another: the session's DNS maps
+    every faked name and its subdomains to the fakes (fakes/coredns.py), so the "real" call
+    would reach a fake. (Within one file, ``file_load`` says it at the field.)"""
+    faked = sorted({h.name.rstrip(".").lower() for one in loaded for h in one.fake_hosts})
+    for one in loaded:
+        for name in one.internet_hosts:
+            zone = file_load.faked_zone(name.rstrip(".").lower(), faked)
+            if zone is not None:
+                owner = next(o.path for o in loaded
+                             if zone in {h.name.rstrip(".").lower() for h in o.fake_hosts})
+                raise ConfigError(f"{one.path}:{one.host_lines.get(name, 1)}: hosts: {name!r} "
+                                  f"is marked internet, but {owner} "
+                                  f"fakes {zone}, which the run's DNS then maps (with its "
+                                  "subdomains) to the fake internet; run them separately")
 
 
 def declare_hosts(user: UserScenarios) -> declared.DeclaredHosts:

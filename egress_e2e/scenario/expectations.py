@@ -142,8 +142,9 @@ ParentKind = Literal["Gateway", "ServiceEntry"]
 @dataclass(frozen=True)
 class GatewayProgrammed:
     """The Gateway's conditions Accepted and Programmed are True (istiod's deployment controller
-    has made its Deployment and Service), and each listener named here has at least
-    ``attached_routes`` routes attached (``status.listeners[].attachedRoutes``)."""
+    has made its Deployment and Service), and each listener named here has its own Accepted,
+    Programmed and ResolvedRefs True and at least ``attached_routes`` routes attached
+    (``status.listeners[]``: a listener's errors do not show in the Gateway's Programmed)."""
 
     gateway: str
     listeners: tuple[str, ...] = ()

@@ -168,6 +168,15 @@ class Scenario:
     # client namespace: istiod deploys it as ``<name>-istio`` (Deployment, Service and service
     # account), its pods labelled gateway.networking.k8s.io/gateway-name=<name>.
     gateway_api: str | None = None
+    # The hosts the clients' namespace-wide Sidecar makes visible (its egress list, e.g. "./*");
+    # empty: the default scope, plus the isolated layout's port-80 HTTP placeholder Service
+    # (manifests/base/outbound-policy.yaml). A scenario whose own ServiceEntry must be the
+    # port-80 HTTP service that builds the sidecar's 0.0.0.0_80 listener scopes the sidecar and
+    # so drops the placeholder: the oldest visible service on a port builds the listener
+    # (push_context.go SortServicesByCreationTime; listener.go keeps the first), and a
+    # DYNAMIC_DNS ServiceEntry's forward-proxy filter is added only when it is that service
+    # (listener_builder.go); istio-system's gateway Service is older than any scenario's.
+    sidecar_egress_hosts: tuple[str, ...] = ()
 
     @property
     def resources(self) -> tuple[str, ...]:

@@ -80,6 +80,13 @@ def test_waypoint_apply_argv(tmp_path) -> None:
                                        enroll_namespace=False, revision="1-31") == [
         "istioctl", "waypoint", "apply", "--kubeconfig", str(k), "-n", "ns",
         "--for", "service", "--name", "egress", "--revision", "1-31"]
+    # A longer bound than istioctl's own 90 s default reaches istioctl's --wait.
+    assert ambient.waypoint_apply_argv("istioctl", k, "ns", wait_timeout=240)[-3:] == [
+        "--wait", "--waypoint-timeout", "240s"]
+    assert "--waypoint-timeout" not in ambient.waypoint_apply_argv(
+        "istioctl", k, "ns", wait=False, wait_timeout=240)
+    with pytest.raises(ConfigError, match="wait timeout must be positive"):
+        ambient.waypoint_apply_argv("istioctl", k, "ns", wait_timeout=0)
     with pytest.raises(ConfigError, match="--for must be one of"):
         ambient.waypoint_apply_argv("istioctl", k, "ns", traffic_for="egress")
     with pytest.raises(ConfigError, match="needs a namespace"):
@@ -266,8 +273,18 @@ def test_ensure_ambient_completes_a_sidecar_install_of_the_same_version(repo_ver
 def test_apply_waypoint_runs_istioctl_then_polls_the_gateway(tmp_path) -> None:
     calls: list[list[str]] = []
     seen = iter([None, _gateway(None), _gateway()])
+    limits: list[float] = []
+
+    def run(argv: list[str], **kwargs: Any) -> proc.Completed:
+        limits.append(kwargs["timeout"])
+        return _recorder(calls)(argv, **kwargs)
+
     state = ambient.apply_waypoint(Path("istioctl"), tmp_path / "k", "istio-egress",
                                    lambda ns, name: next(seen), timeout=10, interval=0.0,
-                                   run=_recorder(calls))
-    assert state.ready and calls == [ambient.waypoint_apply_argv(
-        Path("istioctl"), tmp_path / "k", "istio-egress")]
+                                   run=run)
+    assert state.ready and calls == [[
+        "istioctl", "waypoint", "apply", "--kubeconfig", str(tmp_path / "k"), "-n",
+        "istio-egress", "--for", "service", "--enroll-namespace", "--wait",
+        "--waypoint-timeout", "10s"]]
+    # The process limit outlasts istioctl's own wait, so istioctl's message is the one seen.
+    assert limits[0] > 10

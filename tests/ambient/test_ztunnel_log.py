@@ -51,11 +51,13 @@ BLOCKED = (
     "error=\"connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008: "
     "deadline has elapsed\"\n"
 )
-# Refused before ztunnel knew enough for a full record (metrics.rs log_early_deny).
+# Refused before ztunnel knew enough for a full record (metrics.rs log_early_deny): the
+# outbound path's one early deny without a workload lookup, a pod calling one of ztunnel's own
+# ports on loopback (src/proxy/outbound.rs, Error::SelfCall in src/proxy.rs).
 EARLY_DENY = (
     "2026-12-01T22:41:16.000000Z\twarn\taccess\tconnection failed\t"
-    "src.addr=10.244.0.24:46252 dst.addr=10.244.0.42:15008 direction=\"outbound\" "
-    "error=\"unknown source: 10.244.0.24\"\n"
+    "src.addr=127.0.0.1:46252 dst.addr=127.0.0.1:15001 direction=\"outbound\" "
+    "error=\"attempted recursive call to ourselves\"\n"
 )
 # ztunnel's other lines in the same pod log.
 OTHER = [
@@ -96,7 +98,8 @@ def test_a_failed_connection_carries_its_error() -> None:
     assert "error=connection timed out" in entry.summary()
     early = ztunnel.parse(EARLY_DENY)
     assert early.message == "connection failed" and not early.ok
-    assert early.src_workload is None and early.error == "unknown source: 10.244.0.24"
+    assert early.src_workload is None and early.error == "attempted recursive call to ourselves"
+    assert early.dst_addr == "127.0.0.1:15001" and not early.via_hbone
 
 
 def test_debug_quoting_is_undone() -> None:

@@ -2,8 +2,11 @@
 configures an automated Gateway API gateway (``envoy/gwapi-gateway.yaml.j2``: the listener on
 the Gateway listener's own port, the route named after the HTTPRoute rule) and a client sidecar
 whose mesh route comes from a route with a ServiceEntry parent (``envoy/gwapi-sidecar.yaml.j2``),
-judged by the project's own evidence code. Then the counterfactuals: a route name or a listener
-port the conversion does not produce fails the same checks.
+judged by the project's own evidence code. What the templates get (listener port and hostname,
+route and rule names, backend ports) is read from the scenario's rendered manifests and put
+through the conversion's rules (``converted``), never from the catalog's constants, so a
+catalog expectation that the manifests do not produce fails here. Then the counterfactuals: a
+route name or a listener port the conversion does not produce fails the same checks.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import pytest
 from egress_e2e import catalog
 from egress_e2e.catalog import gateway_api as gwapi
 from egress_e2e.core import localproc
+from egress_e2e.evidence import route_status
 from egress_e2e.evidence.accesslog import ISTIO_TEXT_FORMAT
-from egress_e2e.evidence.route_status import deployed_name
 from egress_e2e.fakes.local import LocalFakes
-from egress_e2e.scenario import hosts
+from egress_e2e.rendering.layout import Layout
+from egress_e2e.rendering.render import Document, plan
 from egress_e2e.scenario.expectations import LogLine
 from egress_e2e.scenario.model import Check
 
@@ -41,6 +45,59 @@ pytestmark = pytest.mark.timeout(60)
 
 # The two flows the bed covers, each with the template mode it renders.
 FLOWS = {"gateway-api-http": "http", "gateway-api-passthrough": "passthrough"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Converted:
+    """What istiod makes of a scenario's rendered Gateway and its two routes, in the templates'
+    terms (pilot/pkg/config/kube/gateway/conversion.go, release-1.30 and release-1.31)."""
+
+    deployment: str          # the automated Service: <gateway>-<class> (GetDefaultName)
+    host: str                # the listener's hostname: the server's host and SNI match
+    listen_port: int         # the listener's port: the Service has no targetPort
+    route_name: str          # the forward rule's Envoy route name (convertHTTPRoute)
+    backend_port: int        # the forward route's Hostname backend port: outbound|<p>||host
+    mesh_route_name: str     # the ServiceEntry-parent rule's route name on the sidecar
+    mesh_port: int           # the port the mesh route sends to on the gateway's Service
+
+
+def _rule_route_name(route: Document, rule: dict[str, object], index: int) -> str:
+    # conversion.go convertHTTPRoute: the rule's name, else "<namespace>.<route>.<index>".
+    name = rule.get("name")
+    return str(name) if name else f"{route.namespace}.{route.name}.{index}"
+
+
+def converted(scenario_id: str, *, drop_rule_names: bool = False) -> Converted:
+    """Read from the manifests the scenario applies (seed layout, the gateway where istiod
+    puts it); ``drop_rule_names`` is the counterfactual of rules left unnamed."""
+    scenario = catalog.by_id(scenario_id)
+    assert scenario.gateway_api is not None
+    layout = route_status.gateway_api_layout(scenario, Layout.seed(scenario))
+    docs = [d for d in plan(scenario, layout).documents
+            if str(d.body.get("apiVersion", "")).startswith(route_status.GATEWAY_API_GROUP)]
+    (gateway,) = [d for d in docs if d.kind == "Gateway" and d.name == scenario.gateway_api]
+    assert gateway.body["spec"]["gatewayClassName"] == route_status.GATEWAY_CLASS
+    (listener,) = gateway.body["spec"]["listeners"]
+
+    def parent_kinds(route: Document) -> set[str]:
+        return {ref.get("kind", "Gateway") for ref in route.body["spec"]["parentRefs"]}
+
+    routes = [d for d in docs if d.kind != "Gateway"]
+    (forward,) = [r for r in routes if parent_kinds(r) == {"Gateway"}]
+    (mesh,) = [r for r in routes if parent_kinds(r) == {"ServiceEntry"}]
+    (forward_rule,) = forward.body["spec"]["rules"]
+    (mesh_rule,) = mesh.body["spec"]["rules"]
+    if drop_rule_names:
+        forward_rule = {k: v for k, v in forward_rule.items() if k != "name"}
+        mesh_rule = {k: v for k, v in mesh_rule.items() if k != "name"}
+    (backend,) = forward_rule["backendRefs"]
+    (to_gateway,) = mesh_rule["backendRefs"]
+    assert (backend["kind"], backend["group"]) == ("Hostname", "networking.istio.io")
+    return Converted(
+        deployment=to_gateway["name"], host=str(listener["hostname"]),
+        listen_port=int(listener["port"]),
+        route_name=_rule_route_name(forward, forward_rule, 0), backend_port=int(backend["port"]),
+        mesh_route_name=_rule_route_name(mesh, mesh_rule, 0), mesh_port=int(to_gateway["port"]))
 
 
 def _gateway_address() -> str:
@@ -65,27 +122,27 @@ def _bindable(address: str, port: int) -> bool:
 
 
 def start_flow(directory: Path, fakes: LocalFakes, scenario_id: str,
-               route_name: str = gwapi.FORWARD_RULE) -> tuple[Flow, list[localproc.LocalProcess]]:
+               conv: Converted | None = None) -> tuple[Flow, list[localproc.LocalProcess]]:
     mode = FLOWS[scenario_id]
-    scenario = catalog.by_id(scenario_id)
-    assert scenario.gateway_api is not None
+    conv = conv or converted(scenario_id)
     directory.mkdir(parents=True, exist_ok=True)
     address = _gateway_address()
-    deployment = deployed_name(scenario.gateway_api)
-    gateway_host = f"{deployment}.{CLIENT_NS}.svc.cluster.local"
+    gateway_host = f"{conv.deployment}.{CLIENT_NS}.svc.cluster.local"
     http_port = localproc.free_port() if mode == "http" else None
     tls_port = localproc.free_port() if mode == "passthrough" else None
     common = {"flow": scenario_id, "text_format": ISTIO_TEXT_FORMAT, "mode": mode,
-              "client_ns": CLIENT_NS, "host": hosts.HTTPBIN, "internal_cidrs": []}
+              "client_ns": CLIENT_NS, "host": conv.host, "internal_cidrs": []}
     values = {
-        "gateway": {**common, "address": address, "deployment": deployment,
+        "gateway": {**common, "address": address, "deployment": conv.deployment,
                     "admin_port": localproc.free_port(),
-                    "log_path": str(directory / "gateway.log"), "route_name": route_name,
+                    "log_path": str(directory / "gateway.log"), "route_name": conv.route_name,
+                    "listen_port": conv.listen_port, "backend_port": conv.backend_port,
                     "fake_http_port": fakes.ports.http, "fake_tls_port": fakes.ports.tls},
         "sidecar": {**common, "admin_port": localproc.free_port(),
                     "log_path": str(directory / "sidecar.log"), "http_port": http_port,
                     "tls_port": tls_port, "gateway_host": gateway_host,
-                    "gateway_address": address, "mesh_route_name": "to-egress-gateway"},
+                    "gateway_address": address, "mesh_route_name": conv.mesh_route_name,
+                    "mesh_port": conv.mesh_port, "listen_port": conv.listen_port},
     }
     env = _environment()
     proxies: dict[str, Proxy] = {}
@@ -103,11 +160,11 @@ def start_flow(directory: Path, fakes: LocalFakes, scenario_id: str,
                               int(str(values[role]["admin_port"])), process)
     gateway, sidecar = proxies["gateway"], proxies["sidecar"]
     gateway.process.wait_for_port(gateway.admin_port, timeout=20)
-    gateway.process.wait_for_port(80 if mode == "http" else 443, host=address, timeout=20)
+    gateway.process.wait_for_port(conv.listen_port, host=address, timeout=20)
     for port in (sidecar.admin_port, http_port, tls_port):
         if port is not None:
             sidecar.process.wait_for_port(port, timeout=20)
-    topology = Topology(route_port=80 if mode == "http" else None,
+    topology = Topology(route_port=conv.mesh_port if mode == "http" else None,
                         passthrough=mode == "passthrough")
     return Flow(scenario_id, topology, fakes, sidecar, gateway, http_port, tls_port,
                 address), started
@@ -161,9 +218,11 @@ def test_the_route_name_is_the_rules_and_its_absence_would_show(
     assert problems == []
     (line,) = [e for e in observed.gateway_log if observed.in_window(e.start_time)][-1:]
     assert line.route_name == gwapi.FORWARD_RULE
-    auto = f"{CLIENT_NS}.{gwapi.FORWARD}.0"
+    unnamed = converted("gateway-api-http", drop_rule_names=True)
+    auto = unnamed.route_name
+    assert auto.endswith(f".{gwapi.FORWARD}.0")
     other, started = start_flow(tmp_path / "auto-named", calibration_fakes, "gateway-api-http",
-                                route_name=auto)
+                                unnamed)
     try:
         _, problems = other.check(check, timeout=3.0)
     finally:

@@ -390,8 +390,18 @@ def test_isolated_run_renders_its_outbound_premises(scenario: Scenario) -> None:
     assert set(wide) == namespaces
     assert all(spec["outboundTrafficPolicy"]["mode"] == scenario.outbound_policy
                for spec in wide.values())
-    [placeholder] = [doc for doc in of_kind(list(built.base), "Service")
-                     if doc.name == "http-80-placeholder"]
+    # Each sidecar sees the scenario's own namespaces and istio-system only (another
+    # scenario's Gateway API routes, which have no exportTo, stay out of it), or the
+    # scenario's own list; with its own list it renders no placeholder.
+    scope = list(scenario.sidecar_egress_hosts) or [
+        *(f"{ns}/*" for ns in layout.owned_namespaces), "istio-system/*"]
+    assert all(spec["egress"] == [{"hosts": scope}] for spec in wide.values())
+    placeholders = [doc for doc in of_kind(list(built.base), "Service")
+                    if doc.name == "http-80-placeholder"]
+    if scenario.sidecar_egress_hosts:
+        assert placeholders == []
+        return
+    [placeholder] = placeholders
     annotations = placeholder.body["metadata"]["annotations"]
     assert set(annotations["networking.istio.io/exportTo"].split(",")) == namespaces
     assert "selector" not in placeholder.body["spec"]

@@ -17,7 +17,7 @@ from egress_e2e.infra.ambient import GATEWAY_NAME_LABEL
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import Document, plan
 from egress_e2e.running import diagnostics
-from egress_e2e.scenario.expectations import GatewayProgrammed, RouteAccepted, Xfcc
+from egress_e2e.scenario.expectations import GatewayProgrammed, LogLine, RouteAccepted, Xfcc
 from egress_e2e.scenario.gates import skip_reason
 from egress_e2e.scenario.model import Scenario
 
@@ -165,7 +165,8 @@ def test_explain_shows_the_status_expectations(capsys: pytest.CaptureFixture[str
     assert main(["explain", "gateway-api-http"]) == 0
     out = capsys.readouterr().out
     assert ("before traffic (step 1): Gateway httpbin-egress-gateway is Accepted and "
-            "Programmed, listener(s) http with at least 1 attached route(s)") in out
+            "Programmed, listener(s) http each Accepted, Programmed and ResolvedRefs with at "
+            "least 1 attached route(s)") in out
     assert ("before traffic (step 1): HTTPRoute direct-httpbin-to-egress-gateway is Accepted "
             "with ResolvedRefs on ServiceEntry httpbin") in out
     assert "mirrors: istio.io tasks/traffic-management/egress/egress-gateway" in out
@@ -198,3 +199,51 @@ def test_diagnostics_carry_the_gateway_api_objects_with_status_and_the_crd_versi
     assert items["cluster/gateway-api-crds.txt"][3:5] == ("get", "crd")
     plain = diagnostics.DiagnosticsTarget(namespaces=("ns-a",), workloads=(), istioctl=None)
     assert not [i for i in diagnostics.gather_items(plain) if "gateway-api" in i.file]
+
+
+def _envoy_routes(docs: list[Document], parent_kind: str) -> tuple[set[str], set[str]]:
+    """The Envoy route names and clusters Istio makes of the rendered routes with this parent
+    kind: the rule's name, else "<namespace>.<route>.<index>" (release-1.30/1.31
+    pilot/pkg/config/kube/gateway/conversion.go convertHTTPRoute; route/route.go uses it as
+    the Envoy route name); a Hostname backend is outbound|<port>||<hostname>, a Service one
+    outbound|<port>||<name>.<namespace>.svc.cluster.local (cluster_builder)."""
+    names: set[str] = set()
+    clusters: set[str] = set()
+    for doc in gateway_api_docs(docs):
+        if doc.kind == "Gateway" or {r.get("kind", "Gateway")
+                                     for r in doc.body["spec"]["parentRefs"]} != {parent_kind}:
+            continue
+        for index, rule in enumerate(doc.body["spec"]["rules"]):
+            names.add(rule.get("name") or f"{doc.namespace}.{doc.name}.{index}")
+            for backend in rule["backendRefs"]:
+                host = (backend["name"] if backend.get("kind") == "Hostname"
+                        else f"{backend['name']}.{doc.namespace}.svc.cluster.local")
+                clusters.add(f"outbound|{backend['port']}||{host}")
+    return names, clusters
+
+
+@pytest.mark.parametrize("layout_name", LAYOUTS)
+@pytest.mark.parametrize("scenario", GATEWAY_API, ids=lambda s: s.id)
+def test_logged_route_names_and_clusters_are_what_the_rendered_routes_convert_to(
+        scenario: Scenario, layout_name: str) -> None:
+    """Every LogLine's route_name and cluster follow from the routes applied so far: the
+    gateway's from the routes on the Gateway, the sidecar's from those on the ServiceEntry (a
+    mesh route's own backend when it has no gateway)."""
+    built = plan(scenario, layout_for(scenario, layout_name))
+    applied: list[Document] = []
+    pinned = 0
+    for step in built.steps:
+        applied += list(step.apply)
+        for check in step.step.checks:
+            for e in check.expect:
+                if not isinstance(e, LogLine) or (e.route_name is None and e.cluster is None):
+                    continue
+                names, clusters = _envoy_routes(
+                    applied, "Gateway" if e.proxy == "gateway" else "ServiceEntry")
+                if e.route_name is not None:
+                    assert e.route_name in names, (scenario.id, e.route_name, names)
+                    pinned += 1
+                if e.cluster is not None:
+                    assert e.cluster in clusters, (scenario.id, e.cluster, clusters)
+                    pinned += 1
+    assert pinned, f"{scenario.id}: no log expectation pins a converted route or cluster"

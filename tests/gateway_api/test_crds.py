@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import re
 import shutil
 import subprocess
 import threading
@@ -265,6 +266,20 @@ def test_a_misfit_is_said_in_one_line(minor: str, crds: dict[str, Any], says: st
     assert line is not None and "\n" not in line
     assert line.startswith(f"Gateway API CRDs do not fit Istio {minor} (tested with ")
     assert says in line
+
+
+@pytest.mark.skipif(not ISTIO_MIRROR.is_dir(), reason="no istio/istio mirror on this machine")
+@pytest.mark.parametrize("minor", sorted(PINS.gateway_api))
+def test_the_floors_are_istios_minimum_crd_versions(minor: str) -> None:
+    """MINIMUM_BUNDLE_VERSIONS read back from the release branch's MinimumCRDVersions table
+    (semver.New(major, minor, patch, ...)), so a floor Istio changes cannot stay stale here."""
+    source = subprocess.run(["git", "-C", str(ISTIO_MIRROR), "show",
+                             f"release-{minor}:pkg/config/schema/gatewayapi/minimumversions.go"],
+                            capture_output=True, text=True, check=True).stdout
+    found = {name: ".".join(parts) for name, *parts in re.findall(
+        r'"([a-z]+\.gateway\.networking\.k8s\.io)":\s*semver\.New\((\d+), (\d+), (\d+),',
+        source)}
+    assert found and found == dict(gateway_api.MINIMUM_BUNDLE_VERSIONS[minor])
 
 
 def test_tcproute_floor_is_1_31s_only() -> None:

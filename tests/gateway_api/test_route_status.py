@@ -34,8 +34,11 @@ def condition(kind: str, status: str = "True", reason: str | None = None,
             "lastTransitionTime": "2026-12-01T00:00:00Z"}
 
 
-def gateway_doc(programmed: str = "True", attached: int = 1) -> dict[str, Any]:
-    """A Gateway as the API server returns it once istiod has written its status."""
+def gateway_doc(programmed: str = "True", attached: int = 1,
+                listener_refs: str = "True") -> dict[str, Any]:
+    """A Gateway as the API server returns it once istiod has written its status (a listener
+    carries Accepted, Programmed, ResolvedRefs and Conflicted=False: conversion.go
+    buildListener)."""
     return {
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": GATEWAY, "namespace": NS, "generation": 1},
@@ -45,7 +48,11 @@ def gateway_doc(programmed: str = "True", attached: int = 1) -> dict[str, Any]:
             "conditions": [condition("Accepted"), condition("Programmed", programmed)],
             "listeners": [{"name": "http", "attachedRoutes": attached,
                            "supportedKinds": [{"kind": "HTTPRoute"}],
-                           "conditions": [condition("Accepted"), condition("Programmed")]}],
+                           "conditions": [condition("Accepted"), condition("Programmed"),
+                                          condition("ResolvedRefs", listener_refs,
+                                                    None if listener_refs == "True"
+                                                    else "InvalidCertificateRef"),
+                                          condition("Conflicted", "False", "NoConflicts")]}],
         },
     }
 
@@ -127,6 +134,9 @@ def test_judge_passes_status_as_istio_writes_it() -> None:
     # Stale CRDs: the listener exists, nothing attaches to it (istio/istio#60357).
     (PROGRAMMED, gateway_doc(attached=0), "listener http has 0 attached routes"),
     (GatewayProgrammed(GATEWAY, listeners=("tls",)), gateway_doc(), "no status for listener tls"),
+    # The Gateway is Programmed, one listener is not usable: that listener's own conditions.
+    (PROGRAMMED, gateway_doc(listener_refs="False"),
+     "listener http: ResolvedRefs is False (InvalidCertificateRef"),
     (ACCEPTED, route_doc(resolved="False"), "ResolvedRefs is False (BackendNotFound"),
     (ACCEPTED, route_doc(controller="example.com/other"),
      "no status from istio.io/gateway-controller"),

@@ -186,7 +186,12 @@ def test_sidecar_selects_only_the_restricted_workload(layout_name: str, kit: typ
     sidecars = {doc.name: doc for doc in kit.of_kind(
         (*built.base, *kit.state_after(built, 0)), "Sidecar")}
     namespace_wide = kit.spec(sidecars.pop("allow-any"))
-    assert namespace_wide == {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}
+    assert namespace_wide.pop("outboundTrafficPolicy") == {"mode": "ALLOW_ANY"}
+    if layout_name == "isolated":  # scoped to the scenario's namespaces and istio-system
+        assert namespace_wide == {"egress": [{"hosts": [
+            *(f"{ns}/*" for ns in built.layout.owned_namespaces), "istio-system/*"]}]}
+    else:
+        assert namespace_wide == {}
     workload = kit.spec(sidecars.pop("restrict-outbound-traffic"))
     assert not sidecars
     assert workload["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}

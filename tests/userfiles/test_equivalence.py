@@ -41,9 +41,13 @@ def test_a_catalog_scenario_written_as_a_file_is_the_same_scenario(
     # What the run reads, field for field (seeds become the file's free-text "mirrors").
     for name in ("id", "flow", "steps", "differs", "clients", "outbound_policy", "gateway",
                  "requires_istio", "needs_network_policy", "seed_names", "proxy_config",
-                 "data_planes", "gateway_api"):
+                 "data_planes", "gateway_api", "sidecar_egress_hosts"):
         assert getattr(twin, name) == getattr(scenario, name), name
     assert twin.title == scenario.title
+    # Seeds and istio.io tasks are free text in a file: every one of them is said there.
+    [mirrored] = twin.seeds
+    assert all(str(source) in mirrored.section for source in (*scenario.seeds,
+                                                                *scenario.mirrors))
     assert set(loaded.resources) == {n for s in scenario.steps for n in (*s.apply, *s.delete)}
 
     from_file = file_templates.renderer_with(scenario.id, loaded.resources)

@@ -89,6 +89,11 @@ def test_the_folder_form_reads_its_manifest_files() -> None:
      "'billing' differs from its file's name 'billing-gateway-http'"),
     ("gateway: own", "requires_istio: soon", "requires_istio", "requires_istio",
      "'soon' is not a version specifier"),
+    ("gateway: own", "gateway: own\ngateway_api: billing-gw", "gateway: own", "gateway",
+     "'own' with gateway_api: istiod deploys the Gateway API gateway; write gateway: none"),
+    ("          url: http://billing.partner.example/headers",
+     "          url: http://{clientns}.example/headers", "url:",
+     "steps[0].checks[0].probe.url", "{clientns} is not a URL field (fields: {client_ns},"),
     ("    kind: http", "    kind: ftp", "kind: ftp", "hosts[0].kind",
      "'ftp' is not one of: http, tls, mtls"),
     ("  - name: gateway\n    manifest: |\n",
@@ -154,15 +159,18 @@ def test_an_id_may_not_repeat_a_catalog_one_or_another_files(tmp_path: Path) -> 
         shutil.copy(BILLING, directory / BILLING.name)
     with pytest.raises(ConfigError) as info:
         scenario_dirs.load((first, second))
-    assert str(info.value) == (f"{second / BILLING.name}: id 'billing-gateway-http' is already "
-                               f"declared by {first / BILLING.name}")
+    line = _line_of(BILLING, "id:")
+    assert str(info.value) == (f"{second / BILLING.name}:{line}: id: 'billing-gateway-http' is "
+                               f"already declared by {first / BILLING.name}:{line}")
     clash = tmp_path / "c"
     clash.mkdir()
     (clash / "gateway-http.yaml").write_text(
         scaffold.to_text(scaffold.from_catalog("gateway-http", catalog.by_id("gateway-http"))))
-    with pytest.raises(ConfigError, match=r"gateway-http.yaml: id 'gateway-http' is already a "
-                                          r"catalog scenario's"):
+    with pytest.raises(ConfigError) as info:
         scenario_dirs.load((clash,))
+    path = clash / "gateway-http.yaml"
+    assert str(info.value).startswith(f"{path}:{_line_of(path, 'id: gateway-http')}: id: "
+                                      "'gateway-http' is already a catalog scenario's")
 
 
 def test_dirs_come_from_the_flag_else_the_env(tmp_path: Path) -> None:
@@ -186,8 +194,81 @@ def test_an_internet_host_is_labelled_and_needs_allow_internet(tmp_path: Path) -
     assert user.internet_skip_reason(scenario, allowed=True) is None
     # Not faked, not in the DNS: the real host is what it calls.
     assert scenario_dirs.declare_hosts(user).names == ()
-    assert path.exists()
+    assert [f.path for f in user.files] == [path]
     assert scenario_dirs.internet_allowed(False, {"EGRESS_E2E_ALLOW_INTERNET": "1"})
     assert not scenario_dirs.internet_allowed(False, {})
     with pytest.raises(ConfigError, match="expected 1 or 0"):
         scenario_dirs.internet_allowed(False, {"EGRESS_E2E_ALLOW_INTERNET": "maybe"})
+
+
+def test_a_misspelt_required_field_is_one_problem(tmp_path: Path) -> None:
+    """The misspelling names the right spelling; the right one is not also said missing (at
+    the top level as inside a step)."""
+    path = _billing(tmp_path, "title:", "titel:")
+    path.write_text(path.read_text().replace("  - says:", "  - sayz:"))
+    found = files.problems(path)
+    assert [(p.line, p.field) for p in found] == [
+        (_line_of(path, "titel:"), "titel"), (_line_of(path, "sayz:"), "steps[0].sayz")]
+    assert all("unknown field (did you mean" in p.message for p in found)
+
+
+def test_a_probe_timeout_must_be_positive(tmp_path: Path) -> None:
+    path = _billing(tmp_path, "          url: http://billing.partner.example/headers",
+                    "          url: http://billing.partner.example/headers\n"
+                    "          timeout_s: 0")
+    [problem] = files.problems(path)
+    assert (problem.line, problem.field) == (_line_of(path, "timeout_s"),
+                                             "steps[0].checks[0].probe.timeout_s")
+
+
+@pytest.mark.parametrize("name", ["httpbin.org", "api.en.wikipedia.org", "api.billing.partner"
+                                                                         ".example"])
+def test_a_real_internet_host_may_not_be_a_faked_name(tmp_path: Path, name: str) -> None:
+    """The run's DNS answers faked names and their subdomains with the fakes: a host marked
+    internet under one would silently reach a fake."""
+    path = _billing(tmp_path, "    kind: http\n",
+                    f"    kind: http\n  - name: {name}\n    internet: true\n")
+    [problem] = files.problems(path)
+    assert problem.field == "hosts[1].internet"
+    assert problem.line == _line_of(path, "internet: true")
+    assert "cannot be the real internet: the run's DNS maps" in problem.message
+
+
+def test_a_real_internet_host_another_file_fakes_is_refused(tmp_path: Path) -> None:
+    shutil.copy(BILLING, tmp_path / BILLING.name)
+    other = tmp_path / "other-billing.yaml"
+    other.write_text(BILLING.read_text().replace("id: billing-gateway-http", "id: other-billing")
+                     .replace("    kind: http", "    internet: true"))
+    with pytest.raises(ConfigError) as info:
+        scenario_dirs.load((tmp_path,))
+    said = str(info.value)
+    assert said.startswith(f"{other}:{_line_of(other, '- name: billing.partner.example')}: "
+                           "hosts: 'billing.partner.example' is marked internet, but "
+                           f"{tmp_path / BILLING.name} fakes billing.partner.example"), said
+
+
+def test_loading_again_serves_the_files_as_they_are_now(tmp_path: Path) -> None:
+    """The default renderer reads the registered resources live: a second load (a new test
+    session in one process) renders the edited file, not the first text."""
+    from egress_e2e.rendering.layout import Layout
+    from egress_e2e.rendering.render import plan
+
+    path = tmp_path / BILLING.name
+    shutil.copy(BILLING, path)
+
+    def ports() -> list[int]:
+        scenario = scenario_dirs.load((tmp_path,)).scenarios[0]
+        docs = plan(scenario, Layout.seed(scenario)).steps[0].apply
+        entry = next(d for d in docs if d.kind == "ServiceEntry")
+        return [p["number"] for p in entry.body["spec"]["ports"]]
+
+    assert ports() == [80]
+    path.write_text(path.read_text().replace("        - number: 80\n",
+                                             "        - number: 8080\n", 1))
+    assert ports() == [8080]
+
+
+def test_the_url_fields_are_the_layouts() -> None:
+    from egress_e2e.rendering.layout import Layout
+
+    assert set(files.URL_FIELDS) == set(Layout.seed(catalog.ALL[0]).url_fields())

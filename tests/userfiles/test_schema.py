@@ -106,3 +106,16 @@ def test_check_jsonschema_refuses_a_misspelt_field(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "mirorrs" in done.stdout + done.stderr
+
+
+def test_the_files_enums_are_the_harness_own() -> None:
+    """The format spells client roles and host kinds as literals (catalog.files may not import
+    rendering or fakes): they must stay the roles the base templates deploy and the kinds the
+    fake internet answers."""
+    from egress_e2e.fakes import declared
+    from egress_e2e.rendering.layout import CLIENT_PODS
+
+    assert set(typing.get_args(model.ClientRole)) == set(CLIENT_PODS)
+    assert typing.get_args(model.HostKind) == typing.get_args(declared.HostKind)
+    assert [f.name for f in dataclasses.fields(declared.DeclaredHosts)] == list(
+        typing.get_args(model.HostKind))

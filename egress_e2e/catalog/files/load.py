@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,6 +25,7 @@ from egress_e2e.catalog import MAX_ID_LENGTH
 from egress_e2e.catalog.files import model
 from egress_e2e.core.errors import ConfigError
 from egress_e2e.core.labels import is_dns_label
+from egress_e2e.scenario import hosts as seed_hosts
 from egress_e2e.scenario.model import Scenario, Seed
 
 # The folder form: <id>/scenario.yaml beside the manifest files it references.
@@ -34,6 +37,9 @@ _RESOURCE_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9_]*[a-z0-9])?")
 FILE_SEED: Final = "file"
 FILE_TAG: Final = "scenario-file"
 INTERNET_TAG: Final = "real-internet"
+# What a probe URL may name in braces: the layout's URL fields (rendering/layout.py
+# Layout.url_fields; a test keeps the two equal, this room may not import rendering).
+URL_FIELDS: Final = ("client_ns", "other_ns", "gateway_ns", "gateway_name", "gateway_host")
 
 Where = tuple[str | int, ...]
 
@@ -69,6 +75,10 @@ class LoadedFile:
     hosts: tuple[model.ExternalHost, ...] = ()
     # Resource name -> "line where it is declared", for lint lines that name the file.
     resource_lines: dict[str, int] = field(default_factory=dict, repr=False)
+    # The line of the id field: a clash with another scenario's id is said there.
+    id_line: int = 1
+    # Host name (as written) -> its line, for clashes found across files.
+    host_lines: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def internet_hosts(self) -> tuple[str, ...]:
@@ -136,7 +146,10 @@ def _read(path: Path) -> tuple[LoadedFile | None, list[Problem]]:
     scenario = _scenario(declared)
     return LoadedFile(path, scenario, resources, declared.hosts,
                       {r.name: lines.get(("resources", i), 1)
-                       for i, r in enumerate(declared.resources)}), []
+                       for i, r in enumerate(declared.resources)},
+                      lines.get(("id",), 1),
+                      {h.name: lines.get(("hosts", i), 1)
+                       for i, h in enumerate(declared.hosts)}), []
 
 
 class _YamlProblem(Exception):
@@ -199,11 +212,12 @@ def _line(lines: dict[Where, int], where: Where) -> int:
 
 
 def _schema_problems(path: Path, data: Any, lines: dict[Where, int]) -> list[Problem]:
-    found: dict[tuple[int, str], Problem] = {}
+    # Each problem with the path of its value: a missing field's parent is where[:-1].
+    found: dict[tuple[int, str], tuple[Problem, Where]] = {}
 
     def add(where: Where, message: str) -> None:
         problem = Problem(path, _line(lines, where), field_name(where), message)
-        found.setdefault((problem.line, problem.field), problem)
+        found.setdefault((problem.line, problem.field), (problem, where))
 
     for error in _validator().iter_errors(data):
         where: Where = tuple(error.absolute_path)
@@ -236,11 +250,11 @@ def _schema_problems(path: Path, data: Any, lines: dict[Where, int]) -> list[Pro
                        f"{type(error.instance).__name__} {_short(error.instance)}")
         else:
             add(where, error.message)
-    # A misspelt field also leaves its right spelling missing: the misspelling says both.
-    unknown = {p.field.rsplit(".", 1)[0] for p in found.values()
-               if p.message.startswith("unknown field")}
-    kept = [p for p in found.values() if not (p.message.startswith("missing")
-                                              and p.field.rsplit(".", 1)[0] in unknown)]
+    # A misspelt field also leaves its right spelling missing: the misspelling says both
+    # (compared by parent path, so top-level fields count too).
+    unknown = {where[:-1] for p, where in found.values() if p.message.startswith("unknown field")}
+    kept = [p for p, where in found.values()
+            if not (p.message.startswith("missing") and where[:-1] in unknown)]
     return sorted(kept, key=lambda p: (p.line, p.field))
 
 
@@ -304,6 +318,16 @@ class _Checker:
             self.add(("clients",), "a client role is listed twice")
         if not declared.data_planes:
             self.add(("data_planes",), "empty: name the data planes it applies to")
+        if declared.gateway_api is not None:
+            if not is_dns_label(declared.gateway_api):
+                self.add(("gateway_api",), f"{declared.gateway_api!r}: the Gateway's name, a "
+                                           "lowercase DNS label")
+            elif declared.gateway != "none":
+                # istiod deploys <name>-istio in the client namespace for it, the very names
+                # the run's layout then gives "the gateway" (evidence/route_status.py): a
+                # deployed gateway beside it would take them too.
+                self.add(("gateway",), f"{declared.gateway!r} with gateway_api: istiod deploys "
+                                       "the Gateway API gateway; write gateway: none")
 
     def _resources(self, declared: model.ScenarioFile) -> dict[str, str]:
         texts: dict[str, str] = {}
@@ -375,9 +399,27 @@ class _Checker:
                 if check.consecutive < 1:
                     self.add(("steps", number, "checks", index, "consecutive"),
                              "at least 1")
+                self._url(("steps", number, "checks", index, "probe", "url"), check.probe.url)
+                if check.probe.timeout_s <= 0:
+                    self.add(("steps", number, "checks", index, "probe", "timeout_s"),
+                             "more than 0 seconds")
+
+    def _url(self, where: Where, url: str) -> None:
+        """The run fills the URL's fields per layout (Layout.resolve): an unknown one would
+        only fail there, so it is said here."""
+        try:
+            named = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
+        except ValueError as exc:
+            self.add(where, f"{url!r}: {exc} (write a literal brace as {{{{ or }}}})")
+            return
+        unknown = [name for name in named if name not in URL_FIELDS]
+        if unknown:
+            self.add(where, f"{{{unknown[0]}}} is not a URL field (fields: "
+                            f"{', '.join('{' + f + '}' for f in URL_FIELDS)})")
 
     def _hosts(self, declared: model.ScenarioFile) -> None:
         seen: set[str] = set()
+        faked = {h.name.rstrip(".").lower() for h in declared.hosts if not h.internet}
         for index, host in enumerate(declared.hosts):
             name = host.name.rstrip(".").lower()
             labels = name.split(".")
@@ -386,7 +428,20 @@ class _Checker:
                                                    "billing.partner.example")
             elif name in seen:
                 self.add(("hosts", index, "name"), f"{host.name!r} is declared twice")
+            elif host.internet:
+                # The run's DNS answers a faked name and its subdomains with the fakes
+                # (fakes/coredns.py): such a "real" host would silently reach a fake.
+                zone = faked_zone(name, (*seed_hosts.ALL_HOSTS, *sorted(faked)))
+                if zone is not None:
+                    self.add(("hosts", index, "internet"),
+                             f"{host.name!r} cannot be the real internet: the run's DNS maps "
+                             f"{zone} (and its subdomains) to the fake internet")
             seen.add(name)
+
+
+def faked_zone(name: str, zones: Iterable[str]) -> str | None:
+    """The first of ``zones`` that is ``name`` or a parent domain of it, or None."""
+    return next((zone for zone in zones if name == zone or name.endswith(f".{zone}")), None)
 
 
 def _scenario(declared: model.ScenarioFile) -> Scenario:
@@ -409,6 +464,7 @@ def _scenario(declared: model.ScenarioFile) -> Scenario:
         gateway=declared.gateway,
         requires_istio=declared.requires_istio,
         needs_network_policy=declared.needs_network_policy,
+        sidecar_egress_hosts=declared.sidecar_egress_hosts,
         tags=tuple(dict.fromkeys(tags)),
         seed_names=declared.seed_names,
         proxy_config=declared.proxy_config,

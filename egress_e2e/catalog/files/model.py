@@ -71,6 +71,7 @@ class ScenarioFile:
     data_planes: tuple[DataPlane, ...] = ("sidecar",)
     gateway_api: str | None = None
     needs_network_policy: bool = False
+    sidecar_egress_hosts: tuple[str, ...] = ()
     proxy_config: str | None = None
     tags: tuple[str, ...] = ()
     seed_names: SeedNames = field(default_factory=SeedNames)
@@ -109,6 +110,10 @@ DOCS: Final[dict[str, str]] = {
                                 "namespace) that is the scenario's gateway; null: an Istio "
                                 "Gateway on a deployed gateway.",
     "ScenarioFile.needs_network_policy": "Skip unless the cluster enforces NetworkPolicy.",
+    "ScenarioFile.sidecar_egress_hosts": "The egress hosts of the clients' namespace-wide "
+                                         "Sidecar (e.g. ./*); empty: the default scope plus a "
+                                         "port-80 HTTP placeholder Service in the isolated "
+                                         "layout.",
     "ScenarioFile.proxy_config": "ProxyConfig JSON for the clients' and the own gateway's "
                                  "proxy.istio.io/config annotation (null: mesh defaults).",
     "ScenarioFile.tags": "Free labels.",
@@ -144,7 +149,8 @@ DOCS: Final[dict[str, str]] = {
                     "fields.",
     "Check.consecutive": "How many probes in a row must show it.",
     "Curl": "One curl request from a client workload.",
-    "Curl.url": "The URL; {client_ns}, {gateway_ns}, {gateway_host} are filled in.",
+    "Curl.url": "The URL; {client_ns}, {other_ns}, {gateway_ns}, {gateway_name} and "
+                "{gateway_host} are filled in for the layout.",
     "Curl.client": "Which client runs it (one of clients).",
     "Curl.trust_fake_ca": "curl --cacert with the per-run CA (the app itself speaks TLS).",
     "Curl.client_cert": "App-level mTLS with the per-run client certificate.",
@@ -198,6 +204,15 @@ DOCS: Final[dict[str, str]] = {
     "ProxyConnect.response_code": "The proxy's answer to the CONNECT.",
     "ClusterCounter.cluster": "The Envoy cluster on the gateway.",
     "ClusterCounter.at_least": "How much its cx_total must grow over the check.",
+    "GatewayProgrammed.gateway": "The Gateway API Gateway's name, in the client namespace.",
+    "GatewayProgrammed.listeners": "Listener names that must each have routes attached.",
+    "GatewayProgrammed.attached_routes": "At least this many (status.listeners[]."
+                                         "attachedRoutes).",
+    "RouteAccepted.kind": "The route's kind.",
+    "RouteAccepted.route": "The route's name, in the client namespace.",
+    "RouteAccepted.parent": "The parentRef's name.",
+    "RouteAccepted.parent_kind": "The parentRef's kind: a Gateway, or a ServiceEntry (routes "
+                                 "bound to the external host itself).",
 }
 
 

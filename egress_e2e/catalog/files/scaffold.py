@@ -58,7 +58,8 @@ def from_catalog(new_id: str, scenario: Scenario,
         mirrors=f"catalog scenario {scenario.id}: {'; '.join(mirrored)}",
         differs=scenario.differs, clients=clients, outbound_policy=scenario.outbound_policy,
         gateway=scenario.gateway, requires_istio=scenario.requires_istio,
-        needs_network_policy=scenario.needs_network_policy, proxy_config=scenario.proxy_config,
+        needs_network_policy=scenario.needs_network_policy,
+        sidecar_egress_hosts=scenario.sidecar_egress_hosts, proxy_config=scenario.proxy_config,
         tags=scenario.tags, seed_names=scenario.seed_names)
 
 
@@ -167,7 +168,8 @@ def to_text(declared: model.ScenarioFile, *, origin: str = "") -> str:
                                            model.hints(model.ScenarioFile)[key]))
     order = ["id", "title", "mirrors", "hosts", "clients", "outbound_policy", "gateway",
              "gateway_api", "requires_istio", "data_planes", "needs_network_policy",
-             "proxy_config", "tags", "seed_names", "differs", "flow", "resources", "steps"]
+             "sidecar_egress_hosts", "proxy_config", "tags", "seed_names", "differs", "flow",
+             "resources", "steps"]
     data = {key: data[key] for key in order if key in data}
     header = [
         "# An egress-e2e scenario file (docs/scenarios.md). Editors validate it with",
@@ -188,7 +190,7 @@ def to_text(declared: model.ScenarioFile, *, origin: str = "") -> str:
 class _Writer:
     def __init__(self) -> None:
         self.said: set[str] = set()
-        self.vocabulary_said = False
+        self.vocabularies_said: set[str] = set()
 
     def comment(self, key: str, pad: str) -> list[str]:
         doc = model.DOCS.get(key)
@@ -207,18 +209,21 @@ class _Writer:
         for index, (key, value) in enumerate(data.items()):
             prefix = first_prefix if index == 0 and first_prefix is not None else pad
             lines += self.comment(f"{cls.__name__}.{key}", pad)
-            if key == "expect":
-                lines += self.vocabulary(pad)
+            if key in ("expect", "ready"):
+                lines += self.vocabulary(pad, key, types_of[key])
             lines += self.entry(prefix, key, value, types_of[key], indent)
         return lines
 
-    def vocabulary(self, pad: str) -> list[str]:
-        if self.vocabulary_said:
+    def vocabulary(self, pad: str, key: str, tp: Any) -> list[str]:
+        """Once per file for each list of named choices: its names and fields."""
+        choices = model.named_choices(_item_type(tp))
+        if key in self.vocabularies_said or choices is None:
             return []
-        self.vocabulary_said = True
-        lines = [f"{pad}# The expectations, by name, with their fields (all optional unless "
+        self.vocabularies_said.add(key)
+        what = "expectations" if key == "expect" else "status checks"
+        lines = [f"{pad}# The {what}, by name, with their fields (all optional unless "
                  "marked *):"]
-        for name, cls in sorted(model.EXPECTATIONS.items()):
+        for name, cls in sorted(choices.items()):
             fields = []
             for item in dataclasses.fields(cls):
                 star = "*" if item.default is dataclasses.MISSING else ""
