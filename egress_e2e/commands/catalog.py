@@ -193,7 +193,8 @@ def run_lint(args: argparse.Namespace) -> int:
 
         found += istioctl_check.lint_findings(istioctl, args.paths, _linted_scenarios(args))
     if found:
-        print(f"egress-e2e lint: {found} problem(s) in {count} document(s)", file=sys.stderr)
+        where = f"{count} document(s)" if count else "the scenario files"
+        print(f"egress-e2e lint: {found} problem(s) in {where}", file=sys.stderr)
         return 1
     print(f"egress-e2e lint: {count} document(s) ok", file=sys.stderr)
     return 0

@@ -233,12 +233,19 @@ class AmbientOutcome:
 def ensure_ambient(istioctl: Path, release: IstioRelease, kubeconfig: Path,
                    fetch_deployment: istio.FetchDeployment, fetch_daemonset: FetchObject, *,
                    where: str, encoding: AccessLogEncoding = "TEXT",
-                   ready_timeout: float = 300.0, run: proc.Runner = proc.run) -> AmbientOutcome:
+                   ready_timeout: float = 300.0, run: proc.Runner = proc.run,
+                   fetch_mesh: istio.FetchMeshConfig | None = None) -> AmbientOutcome:
     """Install the ambient profile of ``release`` unless it is there (a sidecar install of the
-    same version is completed: istioctl install converges), wait for it, analyze."""
+    same version is completed: istioctl install converges), wait for it, analyze. A reused
+    install of the right version whose mesh config the evidence cannot use (no access log, the
+    wrong encoding) is installed again too, as the sidecar install is (istio.install_problems)."""
     installed = istio.installed_version(fetch_deployment(NAMESPACE, ISTIOD))
-    missing = [n for n in DAEMONSETS if fetch_daemonset(NAMESPACE, n) is None] \
-        if installed == release.version else []
+    missing = [f"no {n} DaemonSet in {NAMESPACE}" for n in DAEMONSETS
+               if fetch_daemonset(NAMESPACE, n) is None] if installed == release.version else []
+    if installed == release.version and fetch_mesh is not None:
+        # Ambient keeps the mode for parity only (no sidecar reads it): the log is what counts.
+        missing += istio.mesh_config_problems(fetch_mesh(), encoding=encoding,
+                                              outbound_mode=False)
     action = istio.plan_install(release, installed, where, missing)
     if action is not istio.InstallAction.SKIP:
         run(install_argv(istioctl, release, kubeconfig, encoding), timeout=INSTALL_TIMEOUT,

@@ -312,7 +312,8 @@ class _Setup:
                 istio.kubectl_deployment_fetcher(ready.kubeconfig),
                 ambient.kubectl_fetcher(ready.kubeconfig, "daemonset"), where=ready.name,
                 encoding=self.settings.access_log_encoding, ready_timeout=self.timeouts.istio,
-                run=proc.logging_to(self.logs_dir / "istioctl.log"))
+                run=proc.logging_to(self.logs_dir / "istioctl.log"),
+                fetch_mesh=istio.kubectl_mesh_config_fetcher(ready.kubeconfig))
         if not outcome.analyze.clean:
             self.timer.emit(f"[istio] istioctl analyze: {outcome.analyze.summary()}")
         return _Target(ready.kubeconfig, release.version, ready.name, versions.kind.version,

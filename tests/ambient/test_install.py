@@ -270,6 +270,28 @@ def test_ensure_ambient_completes_a_sidecar_install_of_the_same_version(repo_ver
     assert [c[1] for c in calls] == ["install", "analyze"]
 
 
+def test_a_reused_ambient_install_without_the_access_log_is_installed_again(
+        repo_versions, tmp_path) -> None:
+    """The right version with every agent, but a mesh config the evidence cannot read (no
+    access log): install again, as the sidecar install does; with the log, nothing runs."""
+    release = repo_versions.istio()
+    istiod = _istiod()
+    istiod["spec"]["template"] = {"spec": {"containers": [
+        {"name": "discovery", "image": f"docker.io/istio/pilot:{release.version}"}]}}
+    for mesh, wanted in (("defaultConfig: {}\n", ["install", "analyze"]),
+                         ("accessLogFile: /dev/stdout\naccessLogEncoding: TEXT\n",
+                          ["analyze"])):
+        calls: list[list[str]] = []
+        outcome = ambient.ensure_ambient(
+            Path("istioctl"), release, tmp_path / "k", lambda ns, name: istiod,
+            lambda ns, name: _daemonset(name), where="kind-x", run=_recorder(calls),
+            fetch_mesh=lambda text=mesh: text)
+        assert [c[1] for c in calls] == wanted, mesh
+        expected = (istio.InstallAction.REPAIR if "install" in wanted
+                    else istio.InstallAction.SKIP)
+        assert outcome.action is expected
+
+
 def test_apply_waypoint_runs_istioctl_then_polls_the_gateway(tmp_path) -> None:
     calls: list[list[str]] = []
     seen = iter([None, _gateway(None), _gateway()])
