@@ -79,11 +79,7 @@ def install_settings(release: IstioRelease, encoding: AccessLogEncoding = "TEXT"
 
 def install_argv(istioctl: Path | str, release: IstioRelease, kubeconfig: Path,
                  encoding: AccessLogEncoding = "TEXT") -> list[str]:
-    argv = [str(istioctl), "install", "--kubeconfig", str(kubeconfig)]
-    for key, value in install_settings(release, encoding):
-        argv += ["--set", f"{key}={value}"]
-    argv.append("-y")
-    return argv
+    return istio.settings_argv(istioctl, kubeconfig, install_settings(release, encoding))
 
 
 def waypoint_apply_argv(istioctl: Path | str, kubeconfig: Path, namespace: str, *,

@@ -65,8 +65,14 @@ def install_settings(release: IstioRelease, encoding: AccessLogEncoding = "TEXT"
 
 def install_argv(istioctl: Path | str, release: IstioRelease, kubeconfig: Path,
                  encoding: AccessLogEncoding = "TEXT") -> list[str]:
+    return settings_argv(istioctl, kubeconfig, install_settings(release, encoding))
+
+
+def settings_argv(istioctl: Path | str, kubeconfig: Path,
+                  settings: Sequence[tuple[str, str]]) -> list[str]:
+    """``istioctl install`` with these ``--set`` pairs, in order, without asking."""
     argv = [str(istioctl), "install", "--kubeconfig", str(kubeconfig)]
-    for key, value in install_settings(release, encoding):
+    for key, value in settings:
         argv += ["--set", f"{key}={value}"]
     argv.append("-y")
     return argv
