@@ -26,7 +26,14 @@ from egress_e2e.catalog._seeds import HERMETIC, SEED_001, SEED_003
 from egress_e2e.catalog.wildcard import LANGUAGE_BLOCKS
 from egress_e2e.infra.ambient import GATEWAY_NAME_LABEL, WAYPOINT_NAME
 from egress_e2e.scenario import hosts
-from egress_e2e.scenario.expectations import Body, CurlFails, FakeSaw, LogLine, Status
+from egress_e2e.scenario.expectations import (
+    Body,
+    CurlFails,
+    FakeSaw,
+    LogLine,
+    Status,
+    ZtunnelLine,
+)
 from egress_e2e.scenario.model import Check, Curl, Hop, Scenario, Seed, SeedNames, Step
 
 AMBIENT: Final = ("ambient",)
@@ -45,6 +52,19 @@ HTTPBIN_VIP_CLUSTER: Final = f"inbound-vip|80|http|{hosts.HTTPBIN}"
 WILDCARD_VIP_CLUSTER: Final = "inbound-vip|80|http|*.wikipedia.org"
 
 HTTPBIN_HEADERS: Final = Curl(f"http://{hosts.HTTPBIN}/headers")
+
+# ztunnel's side of the same connections (istio/ztunnel release-1.31 src/proxy/outbound.rs
+# build_request). To a service with a waypoint it connects to the waypoint's HBONE port,
+# 15008 (the waypoint's GatewayAddress, istio/istio pilot/pkg/serviceregistry/ambient/
+# waypoints.go HboneMtlsPort), with dst.hbone_addr the address asked for and dst.service the
+# service's hostname (intended_destination_service). To a service without one it connects
+# straight to the endpoint's port, no HBONE (an external endpoint's protocol is TCP).
+WAYPOINT_HBONE_PORT: Final = 15008
+ZTUNNEL_TO_WAYPOINT: Final = ZtunnelLine(via_waypoint=True, dst_service=hosts.HTTPBIN,
+                                         dst_port=WAYPOINT_HBONE_PORT, ok=True)
+ZTUNNEL_STRAIGHT_OUT: Final = ZtunnelLine(via_waypoint=False,
+                                          dst_service=hosts.JSONPLACEHOLDER,
+                                          dst_port=hosts.HTTP_PORT, ok=True)
 
 _AMBIENT_DIFFERS: Final = (
     "the ambient translation of a sidecar pattern: the client namespace carries "
@@ -94,13 +114,18 @@ AMBIENT_WAYPOINT_HTTP = Scenario(
                         # The waypoint's own line, found by the probe's marker: ztunnel is
                         # L4 and writes no HTTP line, so only the waypoint can have logged it.
                         _through_waypoint(),
+                        # And the client's ztunnel: it sent the connection into HBONE to the
+                        # waypoint, not out on its own.
+                        ZTUNNEL_TO_WAYPOINT,
                         FakeSaw(scheme="http", port=hosts.HTTP_PORT),
                     ),
                 ),
             ),
         ),
     ),
-    differs=(HERMETIC, *_AMBIENT_DIFFERS),
+    differs=(HERMETIC, *_AMBIENT_DIFFERS,
+             "predicted, not yet run: ztunnel's line for the probe names dst.service "
+             "httpbin.org (the ServiceEntry's host, ztunnel's ServiceDescription hostname)"),
     tags=("ambient", "waypoint"),
 )
 
@@ -276,6 +301,9 @@ AMBIENT_SERVICEENTRY_NO_WAYPOINT = Scenario(
                     (
                         Status(200),
                         LogLine(proxy="gateway", present=False),
+                        # ztunnel is the only hop that saw it: its line shows the connection
+                        # went straight to port 80, not into HBONE to the waypoint.
+                        ZTUNNEL_STRAIGHT_OUT,
                         FakeSaw(scheme="http", port=hosts.HTTP_PORT),
                     ),
                 ),
@@ -284,7 +312,12 @@ AMBIENT_SERVICEENTRY_NO_WAYPOINT = Scenario(
     ),
     differs=(HERMETIC, *_AMBIENT_DIFFERS,
              "the negative proof reads the waypoint's log for the probe's marker and finds "
-             "none within the settle window"),
+             "none within the settle window; the positive one is ztunnel's line for the "
+             "client's connection (by source pod and time window: ztunnel logs no HTTP)",
+             "predicted, not yet run: ztunnel's line for the unbound host names dst.service "
+             "jsonplaceholder.typicode.com and dst.addr on port 80 (the client resolves the "
+             "host through ztunnel's DNS proxy to the ServiceEntry's allocated address, so "
+             "ztunnel knows the service; resolution DNS endpoints are plain TCP)"),
     tags=("ambient", "waypoint"),
 )
 

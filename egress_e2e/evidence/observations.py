@@ -10,9 +10,11 @@ Format (``format_version`` 1): the Istio, Kubernetes, kind and data-plane versio
 (the fakes stamp it, FakeSaw compares it); per check the identities XFCC is judged against,
 the probe (argv, marker, URL, request id, start and end), what the client got (exit code,
 status, headers, body up to ``BODY_LIMIT`` characters), every access-log line the probe's
-marker or SNI matched at each proxy (raw, as logged), the fake's lines for the probe (nginx by
-marker, CONNECT proxy by target and time), the gateway counters the expectations read (before
-and after), and each expectation with its verdict (passed, or the failure messages).
+marker or SNI matched at each proxy (raw, as logged), ztunnel's lines for the client's
+connections in the probe's window (ambient; optional, older records lack it), the fake's lines
+for the probe (nginx by marker, CONNECT proxy by target and time), the gateway counters the
+expectations read (before and after), and each expectation with its verdict (passed, or the
+failure messages).
 
 Secrets never reach a file: ``write`` runs every string through the caller's redaction (the
 runner passes the diagnostics bundle's) and its own pass, which blanks PEM private keys and the
@@ -42,7 +44,7 @@ from urllib.parse import urlsplit
 
 from egress_e2e.core.errors import ConfigError, clip
 from egress_e2e.core.redact import REDACTED
-from egress_e2e.evidence import accesslog, verify
+from egress_e2e.evidence import accesslog, verify, ztunnel
 from egress_e2e.evidence.echo import CurlError, Headers
 from egress_e2e.evidence.probe import ProbeResult, carries_marker
 from egress_e2e.infra.versions import parse_version
@@ -62,7 +64,7 @@ CREDENTIAL_HEADERS: Final = ("authorization", "proxy-authorization", "cookie", "
 _EXPECTATION_KINDS: Final[dict[str, type[Any]]] = {
     cls.__name__: cls for cls in (exp.Status, exp.CurlFails, exp.Body, exp.Echoed, exp.Xfcc,
                                   exp.LogLine, exp.FakeSaw, exp.ProxyConnect,
-                                  exp.ClusterCounter)}
+                                  exp.ClusterCounter, exp.ZtunnelLine)}
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class CheckRecord:
     fake_log: tuple[str, ...] = ()
     proxy_log: tuple[str, ...] = ()
     counters: tuple[Counter, ...] = ()
+    # ztunnel's lines for the client's connections in the probe's window (ambient); records
+    # written before it have none.
+    ztunnel_log: tuple[str, ...] = ()
     verdicts: tuple[Verdict, ...] = ()
 
     @property
@@ -152,6 +157,7 @@ class RawLogs:
     sidecar: str = ""
     fake: str = ""
     proxy: str = ""
+    ztunnel: str = ""
 
 
 def record_path(root: Path, istio_version: str, scenario_id: str) -> Path:
@@ -176,6 +182,7 @@ def check_record(check: Check, observed: verify.Observation, ids: Identities,
                        if result.marker and result.marker in line),
         proxy_log=_connect_lines(raw.proxy, observed),
         counters=counters,
+        ztunnel_log=_ztunnel_lines(raw.ztunnel, observed),
         verdicts=tuple(Verdict(e, tuple(verify.verify([e], observed, ids)))
                        for e in check.expect),
     )
@@ -237,6 +244,21 @@ def _connect_lines(text: str, observed: verify.Observation) -> tuple[str, ...]:
     return tuple(kept)
 
 
+def _ztunnel_lines(text: str, observed: verify.Observation) -> tuple[str, ...]:
+    """The lines ``verify.ztunnel_candidates`` would pick: the client's outbound connections in
+    the probe's window."""
+    kept = []
+    for line in text.splitlines():
+        try:
+            entry = ztunnel.parse(line)
+        except ValueError:
+            continue  # ztunnel's other messages
+        only = dataclasses.replace(observed, ztunnel_log=(entry,))
+        if verify.ztunnel_candidates(only):
+            kept.append(line)
+    return tuple(kept)
+
+
 # --- replaying a record ------------------------------------------------------------------
 
 def observation_of(check: CheckRecord, run_id: str) -> verify.Observation:
@@ -256,6 +278,7 @@ def observation_of(check: CheckRecord, run_id: str) -> verify.Observation:
         sidecar_log=tuple(accesslog.parse(line) for line in check.sidecar_log),
         fake_log="\n".join(check.fake_log),
         proxy_log=tuple(accesslog.parse_connect(line) for line in check.proxy_log),
+        ztunnel_log=tuple(ztunnel.parse(line) for line in check.ztunnel_log),
         counters_before={c.cluster: c.before for c in check.counters},
         counters_after={c.cluster: c.after for c in check.counters if c.after is not None},
         run_id=run_id)
@@ -436,6 +459,7 @@ def _check(data: Any) -> CheckRecord:
         gateway_log=_strings(item, "gateway_log"), sidecar_log=_strings(item, "sidecar_log"),
         fake_log=_strings(item, "fake_log"), proxy_log=_strings(item, "proxy_log"),
         counters=tuple(_counter(c) for c in _list(item, "counters")),
+        ztunnel_log=_strings(item, "ztunnel_log") if "ztunnel_log" in item else (),
         verdicts=tuple(_verdict(v) for v in _list(item, "verdicts")))
 
 

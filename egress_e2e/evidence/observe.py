@@ -1,5 +1,6 @@
 """Gathering what one attempt of a check saw: run the probe in the client pod, then read the
-proxies' access logs, the fakes' logs and the gateway's counters, as far as the check needs them.
+proxies' access logs (ztunnel's too, in ambient), the fakes' logs and the gateway's counters, as
+far as the check needs them.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from datetime import UTC, datetime
 from egress_e2e.core.errors import ClusterError
 from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.waits import latest, until
-from egress_e2e.evidence import accesslog, probe, verify
+from egress_e2e.evidence import accesslog, probe, verify, ztunnel
 from egress_e2e.evidence.fakelogs import FakeLogReader
-from egress_e2e.infra.ambient import GATEWAY_NAME_LABEL
+from egress_e2e.infra.ambient import GATEWAY_NAME_LABEL, ZTUNNEL
+from egress_e2e.infra.istio import NAMESPACE as ISTIO_NAMESPACE
 from egress_e2e.infra.istio import PROXY_CONTAINER
 from egress_e2e.infra.kube import KubeApi
 from egress_e2e.rendering.layout import Layout
@@ -23,6 +25,7 @@ from egress_e2e.scenario.expectations import (
     FakeSaw,
     LogLine,
     ProxyConnect,
+    ZtunnelLine,
 )
 from egress_e2e.scenario.model import Check, Curl
 
@@ -30,6 +33,11 @@ Judge = Callable[[verify.Observation], Sequence[str]]
 CLUSTERS_ARGV = ("pilot-agent", "request", "GET", "clusters")
 # Enough history for a check's attempts, little enough to keep each read cheap.
 LOG_WINDOW_S = 300
+# ztunnel's DaemonSet pods and their one container (istio/istio release-1.31
+# manifests/charts/ztunnel/templates/daemonset.yaml: pod label app: ztunnel, container
+# istio-proxy), installed in istio-system.
+ZTUNNEL_SELECTOR = f"app={ZTUNNEL}"
+ZTUNNEL_CONTAINER = PROXY_CONTAINER
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class Needs:
     fake_log: bool = False
     proxy_log: bool = False
     counters: bool = False
+    ztunnel_log: bool = False
 
     @classmethod
     def of(cls, expectations: tuple[Expectation, ...]) -> Needs:
@@ -51,6 +60,7 @@ class Needs:
             fake_log=any(isinstance(e, FakeSaw) for e in expectations),
             proxy_log=any(isinstance(e, ProxyConnect) for e in expectations),
             counters=any(isinstance(e, ClusterCounter) for e in expectations),
+            ztunnel_log=any(isinstance(e, ZtunnelLine) for e in expectations),
         )
 
 
@@ -66,6 +76,8 @@ class Observer:
     # observation records quote it.
     raw_logs: dict[tuple[str, str], str] = field(default_factory=dict, init=False)
     _gateway_pod: str | None = field(default=None, init=False)
+    # The ztunnel pods the last read covered.
+    ztunnel_pods: tuple[str, ...] = field(default=(), init=False)
 
     def forget_gateway_pod(self) -> None:
         """The gateway's pods were replaced (an upgrade's restart): find the Ready one again."""
@@ -139,7 +151,29 @@ class Observer:
             counters_before=before,
             counters_after=self.counters() if needs.counters else {},
             run_id=self.run_id,
+            ztunnel_log=tuple(ztunnel.parse_all(self.ztunnel_text()))
+            if needs.ztunnel_log else (),
+            ztunnel_source=(client_ns, client_pod),
         )
+
+    def ztunnel_text(self) -> str:
+        """Every ztunnel pod's recent log, read now, one pod after another (the client's node
+        is not known here, and a kind cluster has few nodes). ztunnel's lines carry no probe
+        marker: ``verify`` finds the probe's by source pod and time window."""
+        names = tuple(pod.name for pod in self.api.pods(ISTIO_NAMESPACE, ZTUNNEL_SELECTOR))
+        if not names:
+            raise ClusterError(f"no ztunnel pod {ZTUNNEL_SELECTOR!r} in {ISTIO_NAMESPACE} "
+                               "(is the ambient data plane installed?)")
+        for name in names:
+            self.raw_logs[(ISTIO_NAMESPACE, name)] = self.api.logs(
+                ISTIO_NAMESPACE, name, ZTUNNEL_CONTAINER, since_seconds=LOG_WINDOW_S)
+        self.ztunnel_pods = names
+        return self.last_ztunnel_text()
+
+    def last_ztunnel_text(self) -> str:
+        """The ztunnel text the last evidence read came from (``observations.RawLogs``)."""
+        return "\n".join(self.raw_logs.get((ISTIO_NAMESPACE, name), "").rstrip("\n")
+                         for name in self.ztunnel_pods)
 
     def _proxy_log(self, namespace: str, pod: str) -> str:
         text = self.api.logs(namespace, pod, PROXY_CONTAINER, since_seconds=LOG_WINDOW_S)

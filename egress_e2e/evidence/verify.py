@@ -1,7 +1,8 @@
 """Judge what a probe showed against a check's declared expectations.
 
 The runner gathers one ``Observation`` per attempt (the probe result, the gateway's and the client
-sidecar's access-log entries, the fake's log, the CONNECT proxy's log, gateway cluster counters);
+sidecar's access-log entries, ztunnel's, the fake's log, the CONNECT proxy's log, gateway cluster
+counters);
 ``verify`` returns the mismatches as one-line strings naming expected and actual, empty when
 everything holds. It decides nothing about time: ``egress_e2e.core.waits`` repeats it.
 """
@@ -18,6 +19,7 @@ from egress_e2e.core.errors import clip
 from egress_e2e.evidence import echo, xfcc
 from egress_e2e.evidence.accesslog import AccessLogEntry, ConnectEntry
 from egress_e2e.evidence.probe import ProbeResult, carries_marker
+from egress_e2e.evidence.ztunnel import ZtunnelLogEntry
 from egress_e2e.scenario import hosts
 from egress_e2e.scenario.expectations import (
     Body,
@@ -30,6 +32,7 @@ from egress_e2e.scenario.expectations import (
     ProxyConnect,
     Status,
     Xfcc,
+    ZtunnelLine,
 )
 from egress_e2e.scenario.identity import Identities
 
@@ -52,6 +55,11 @@ class Observation:
     # The run id the fakes stamp on every answer (hosts.PROVENANCE): an answer counts as the
     # fake's only when it carries exactly this value. Empty: no answer counts.
     run_id: str = ""
+    # ztunnel's access-log entries (every ztunnel pod's), and whose connections are the
+    # probe's: (namespace, pod) of the client. None: any source (a record keeps only the
+    # client's lines already).
+    ztunnel_log: tuple[ZtunnelLogEntry, ...] = ()
+    ztunnel_source: tuple[str, str] | None = None
 
     def in_window(self, when: datetime) -> bool:
         """Whether ``when`` falls within the probe's run, give or take the clock slack."""
@@ -74,7 +82,8 @@ def needs_settle_window(expectation: Expectation) -> bool:
     """An absence only means something after waiting: the runner re-checks these over the
     settle window (``waits.stays_absent``)."""
     match expectation:
-        case LogLine(present=False) | ProxyConnect(present=False) | FakeSaw(reached=False):
+        case LogLine(present=False) | ProxyConnect(present=False) | FakeSaw(reached=False) \
+                | ZtunnelLine(present=False):
             return True
     return False
 
@@ -92,6 +101,11 @@ def describe(observed: Observation, lines: int = 3) -> str:
         label = "lines for this request" if mine else f"last {len(shown)} lines"
         if entries:
             parts.append(f"{proxy} log {label}: " + " | ".join(e.summary() for e in shown))
+    if observed.ztunnel_log:
+        mine_z = ztunnel_candidates(observed)
+        shown_z = mine_z or list(observed.ztunnel_log[-lines:])
+        label = "lines for this probe" if mine_z else f"last {len(shown_z)} lines"
+        parts.append(f"ztunnel log {label}: " + " | ".join(e.summary() for e in shown_z))
     if observed.proxy_log:
         parts.append("proxy log: " + " | ".join(
             f"CONNECT {e.target_host}:{e.target_port} {e.response_code}"
@@ -99,7 +113,8 @@ def describe(observed: Observation, lines: int = 3) -> str:
     return "; ".join(parts)
 
 
-def _check(expectation: Expectation, observed: Observation, ids: Identities) -> list[str]:
+def _check(  # noqa: PLR0911 (one case a kind)
+        expectation: Expectation, observed: Observation, ids: Identities) -> list[str]:
     match expectation:
         case Status() | CurlFails() | Body() | Echoed():
             return _client_side(expectation, observed.probe)
@@ -113,6 +128,8 @@ def _check(expectation: Expectation, observed: Observation, ids: Identities) -> 
             return _proxy_connect(expectation, observed)
         case ClusterCounter():
             return _counter(expectation, observed)
+        case ZtunnelLine():
+            return _ztunnel_line(expectation, observed)
     raise TypeError(f"unknown expectation {expectation!r}")  # pragma: no cover
 
 
@@ -373,6 +390,53 @@ def _counter(expectation: ClusterCounter, observed: Observation) -> list[str]:
         return [f"gateway cluster {expectation.cluster}: expected cx_total to grow by "
                 f">= {expectation.at_least}, got {before} -> {after}"]
     return []
+
+
+def ztunnel_candidates(observed: Observation) -> list[ZtunnelLogEntry]:
+    """The probe's connections in ztunnel's log: outbound, from the client pod (``src.workload``
+    is the pod's name, ``src.namespace`` its namespace) and logged in the probe's time window.
+    ztunnel sees no HTTP, so the probe's marker cannot find them; the window can, as the client
+    runs one probe at a time."""
+    source = observed.ztunnel_source
+    return [e for e in observed.ztunnel_log
+            if e.direction == "outbound" and observed.in_window(e.time)
+            and (source is None or (e.src_namespace, e.src_workload) == source)]
+
+
+def _ztunnel_line(expectation: ZtunnelLine, observed: Observation) -> list[str]:
+    source = observed.ztunnel_source
+    ident = (f"{source[0]}/{source[1]}" if source else "the client") + \
+        "'s outbound connection in the probe's time window"
+    candidates = ztunnel_candidates(observed)
+    if not expectation.present:
+        if candidates:
+            return [f"ztunnel log: expected no line for {ident}, got {candidates[0].summary()}"]
+        return []
+    if not candidates:
+        tail = " | ".join(e.summary() for e in observed.ztunnel_log[-3:]) or "log empty"
+        return [f"ztunnel log: expected a line for {ident}, got none; last lines: {tail}"]
+    mismatches = [_ztunnel_mismatches(expectation, entry) for entry in candidates]
+    if any(not found for found in mismatches):
+        return []
+    return [f"ztunnel log line for {ident}: {found}" for found in mismatches[0]]
+
+
+def _ztunnel_mismatches(expectation: ZtunnelLine, entry: ZtunnelLogEntry) -> list[str]:
+    checks: list[tuple[str, object, object]] = [
+        ("via_waypoint", expectation.via_waypoint, entry.via_hbone),
+        ("dst_service", expectation.dst_service, entry.dst_service),
+        ("dst_port", expectation.dst_port, port_of(entry.dst_addr)),
+        ("ok", expectation.ok, entry.ok),
+    ]
+    found = [f"{name} expected {want!r}, got {got!r} ({entry.summary()})"
+             for name, want, got in checks if want is not None and want != got]
+    wanted_error = expectation.error_contains
+    if wanted_error is not None and (entry.error is None or wanted_error not in entry.error):
+        found.append(f"error expected to contain {wanted_error!r}, got {entry.error!r}")
+    least, got_bytes = expectation.bytes_recv_at_least, entry.bytes_recv
+    if least is not None and (got_bytes is None or got_bytes < least):
+        found.append(f"bytes_recv expected >= {least}, got {got_bytes!r}")
+    return found
 
 
 # <cluster>::<host:port>::<stat>::<value>; the host may be an IPv6 "[2001:db8::1]:443".

@@ -9,6 +9,7 @@ lint stands for, they are skipped as the API server skips them.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,10 +27,10 @@ from egress_e2e.rendering.kube_cel import (
 
 # x-kubernetes-validations reason -> how the API server words the error (field.ErrorType).
 _REASONS: Final = {
-    "FieldValueInvalid": "Invalid value: \"{kind}\": ",
-    "FieldValueForbidden": "Forbidden: ",
-    "FieldValueRequired": "Required value: ",
-    "FieldValueDuplicate": "Duplicate value: ",
+    "FieldValueInvalid": "Invalid value",
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueRequired": "Required value",
+    "FieldValueDuplicate": "Duplicate value",
 }
 
 
@@ -89,42 +90,91 @@ def json_type(value: object) -> str:
     return "null"
 
 
-def check_rule(rule: Mapping[str, Any], value: object) -> str | None:
+def check_rule(rule: Mapping[str, Any], value: object,
+               schema_type: str | None = None) -> str | None:
     """None when ``rule`` holds for ``value``, else the API server's message for it."""
+    failure = rule_failure(rule, value, schema_type)
+    return None if failure is None else failure[0]
+
+
+def rule_failure(rule: Mapping[str, Any], value: object,
+                 schema_type: str | None = None) -> tuple[str, bool] | None:
+    """None when ``rule`` holds, else (message, whether it is reported at the rule's
+    ``fieldPath``: only a rule that evaluated to false is; an error stays at the node).
+
+    ``schema_type`` is the ``type`` of the rule's schema node (default: ``value``'s JSON type);
+    an evaluation error names it, as the API server's ``field.Invalid(fldPath, sts.Type, ...)``.
+    """
     text = str(rule.get("rule", ""))
     try:
         compiled = compile_rule(text)
     except RuleError as exc:
-        return f"internal error: {exc}"
+        return f"internal error: {exc}", False
     if compiled.transition:
         return None
-    prefix = _REASONS.get(str(rule.get("reason") or "FieldValueInvalid"),
-                          _REASONS["FieldValueInvalid"]).format(kind=json_type(value))
     try:
         holds = _run(compiled.program, value)
     except (ValueError, RuntimeError, TypeError, KeyError, IndexError) as exc:
-        # The API server reports an evaluation error as the rule failing, with the error.
-        return f"{prefix}{_one_line(exc)} evaluating rule: {text}"
+        # validation.go: "<error> evaluating rule: <ruleErrorString>", always Invalid, naming the
+        # schema's type, and the rule's message (trimmed) when it has one, else its text.
+        kind = json_type(value) if schema_type is None else schema_type
+        return (f'Invalid value: "{kind}": {_one_line(exc)} evaluating rule: '
+                f"{rule_error_string(rule)}"), False
     if holds is True:
         return None
     if holds is not False:
-        return f"{prefix}rule {text!r} evaluated to {holds!r}, not a bool"
-    return prefix + _message(rule, value, text)
+        return f"Invalid value: rule {text!r} evaluated to {holds!r}, not a bool", False
+    return _field_error(str(rule.get("reason") or "FieldValueInvalid"), value,
+                        _message(rule, value)), True
 
 
-def _message(rule: Mapping[str, Any], value: object, text: str) -> str:
+def rule_error_string(rule: Mapping[str, Any]) -> str:
+    """validation.go ruleErrorString: the rule's message, else its text, trimmed."""
+    message = rule.get("message")
+    if isinstance(message, str) and message.strip():
+        return message.strip()
+    return str(rule.get("rule", "")).strip()
+
+
+def _field_error(reason: str, value: object, detail: str) -> str:
+    """A failed rule as Kubernetes >= 1.35 prints it (the harness's clusters run 1.36):
+    validation.go passes the value itself for a scalar and field.OmitValueType for an object
+    or array (kubernetes/kubernetes#132798, #133832; 1.32-1.34 printed the schema's type
+    instead), and field.Error.ErrorBody drops an omitted value. A Duplicate has no detail."""
+    what = _REASONS.get(reason, _REASONS["FieldValueInvalid"])
+    if reason in ("FieldValueForbidden", "FieldValueRequired"):
+        return f"{what}: {detail}"
+    shown = None if isinstance(value, Mapping | list) else go_value(value)
+    head = what if shown is None else f"{what}: {shown}"
+    return head if reason == "FieldValueDuplicate" else f"{head}: {detail}"
+
+
+def go_value(value: object) -> str:
+    """A scalar as field.Error prints it: %v for numbers and booleans, %q for a string."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _message(rule: Mapping[str, Any], value: object) -> str:
+    # validation.go: a messageExpression's trimmed, non-empty result, else
+    # ruleMessageOrDefault (the trimmed message, else "failed rule: <rule>").
     expression = rule.get("messageExpression")
     if isinstance(expression, str) and expression:
         try:
             shown = _run(compile_rule(expression).program, value)
         except (RuleError, ValueError, RuntimeError, TypeError, KeyError, IndexError):
             shown = None
-        if isinstance(shown, str) and shown.strip():
-            return shown
+        if isinstance(shown, str) and shown.strip() and "\n" not in shown.strip():
+            return shown.strip()
     message = rule.get("message")
-    if isinstance(message, str) and message:
-        return message
-    return f"failed rule: {text}"
+    if isinstance(message, str) and message.strip():
+        return message.strip()
+    return f"failed rule: {rule_error_string(rule)}"
 
 
 # A string the conversion cannot parse: cel-go words it "type conversion error from 'string' to

@@ -1,6 +1,7 @@
 """What the API server checks in code rather than in its OpenAPI schema, for the fields lint
-users get wrong: ``metadata.name`` / ``metadata.namespace`` (every kind) and the enums of
-core kinds (``imagePullPolicy``, Service ``type``, ``restartPolicy``, port ``protocol``).
+users get wrong: ``metadata.name`` / ``metadata.namespace``, label keys and values and
+annotation keys (every kind), and the enums of core kinds (``imagePullPolicy``, Service
+``type``, ``restartPolicy``, port ``protocol``).
 
 Source: kubernetes/kubernetes pkg/apis/core/validation/validation.go (supportedPullPolicies,
 supportedServiceType, validateRestartPolicy, supportedPortProtocols, ValidateServiceName) and
@@ -10,12 +11,19 @@ the values of a set sorted, so the messages do too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from egress_e2e.rendering.cel_rules import json_type
-from egress_e2e.rendering.names import DNS1123_LABEL, name_rule
+from egress_e2e.rendering.names import (
+    DNS1123_LABEL,
+    LABEL_VALUE,
+    name_rule,
+    qualified_name_errors,
+)
 from egress_e2e.rendering.structural import UNKNOWN_FIELD, Problem, Segment, format_path
 
 PULL_POLICIES: Final = ("Always", "IfNotPresent", "Never")
@@ -55,6 +63,26 @@ def metadata_problems(kind: str, metadata: Mapping[str, Any]) -> list[Problem]:
             continue
         found.extend((f"metadata.{key}", f"Invalid value: {json.dumps(value)}: {message}")
                      for message in rule.errors(value))
+    found.extend(_label_problems(metadata.get("labels"), "metadata.labels", check_values=True))
+    found.extend(_label_problems(metadata.get("annotations"), "metadata.annotations",
+                                 check_values=False))
+    return found
+
+
+def _label_problems(values: object, where: str, check_values: bool) -> list[Problem]:
+    # apimachinery pkg/api/validation/objectmeta.go ValidateAnnotations (keys, lowercased) and
+    # pkg/apis/meta/v1/validation ValidateLabels (keys and values): each error is at the map
+    # itself, naming the bad key or value. Non-string values are object_meta_problems' job.
+    if not isinstance(values, Mapping):
+        return []
+    found: list[Problem] = []
+    for name, value in values.items():
+        key = str(name) if check_values else str(name).lower()
+        found.extend((where, f"Invalid value: {json.dumps(key)}: {message}")
+                     for message in qualified_name_errors(key))
+        if check_values and isinstance(value, str):
+            found.extend((where, f"Invalid value: {json.dumps(value)}: {message}")
+                         for message in LABEL_VALUE.errors(value))
     return found
 
 
@@ -112,10 +140,32 @@ def _ports(found: list[Problem], ports: object, path: list[Segment]) -> None:
                 _enum(found, port, "protocol", [*path, position], PROTOCOLS)
 
 
+def _secret_data_problems(data: object) -> list[Problem]:
+    # Secret.data is map[string][]byte: the API server's JSON decoding reads each value as
+    # standard base64 (Go encoding/json; DecodeString skips CR and LF) and refuses the request
+    # otherwise. The value is a secret, so the message never shows it.
+    if not isinstance(data, Mapping):
+        return []
+    found: list[Problem] = []
+    for key, value in data.items():
+        if not isinstance(value, str):
+            continue
+        try:
+            base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+        except (binascii.Error, ValueError):
+            found.append((format_path(["data", str(key)]),
+                          "Invalid value: (value redacted): illegal base64 data (the API server "
+                          "refuses the request while decoding it)"))
+    return found
+
+
 def core_enum_problems(body: Mapping[str, Any]) -> list[Problem]:
-    """Unsupported values of the core enums lint checks, with the API server's messages."""
+    """Unsupported values of the core enums lint checks, with the API server's messages, and
+    Secret data that does not decode."""
     kind = str(body.get("kind", ""))
     found: list[Problem] = []
+    if kind == "Secret" and str(body.get("apiVersion")) == "v1":
+        found.extend(_secret_data_problems(body.get("data")))
     if kind == "Service":
         spec = body.get("spec")
         if isinstance(spec, Mapping):

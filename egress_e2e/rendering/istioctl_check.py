@@ -49,6 +49,7 @@ from egress_e2e.core.errors import (
 )
 from egress_e2e.core.proc import Runner
 from egress_e2e.infra import tools, versions
+from egress_e2e.rendering.kube_yaml import load_documents
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import render_scenario
 from egress_e2e.scenario.model import Scenario
@@ -253,7 +254,8 @@ def path_batch(paths: Sequence[Path]) -> Batch:
     docs: list[Source] = []
     for file in files:
         try:
-            loaded = [body for body in yaml.safe_load_all(file.read_text()) if body is not None]
+            # Read as lint reads it (kubectl's scalars), so istioctl gets the values lint checked.
+            loaded = load_documents(file.read_text())
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
         docs.extend(Source(str(file), position, body)

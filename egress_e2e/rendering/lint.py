@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +31,7 @@ from egress_e2e.rendering.core_checks import (
     metadata_problems,
     object_meta_problems,
 )
+from egress_e2e.rendering.kube_yaml import load_documents
 from egress_e2e.rendering.layout import Layout
 from egress_e2e.rendering.render import Document, render_scenario
 from egress_e2e.rendering.webhook import webhook_problems
@@ -159,8 +159,23 @@ def _lint_core(body: dict[str, Any]) -> list[tuple[str, str]]:
                     path = structural.format_path([*where, key])
                     found.append((path, UNKNOWN_FIELD.format(path=path)))
             continue
-        found.append((structural.format_path(where), str(err.message)))
+        found.append((structural.format_path(where), _core_message(body, where, err)))
     return found
+
+
+_SECRET_VALUES: Final = ("data", "stringData")
+
+
+def _core_message(body: Mapping[str, Any], where: Sequence[object], err: Any) -> str:
+    """jsonschema's message, which quotes the bad value, except under a Secret's data: there
+    the value is a secret and the line names only what is wrong with it."""
+    if body.get("kind") != "Secret" or not where or where[0] not in _SECRET_VALUES:
+        return str(err.message)
+    wanted = err.validator_value
+    if err.validator == "type":
+        kinds = wanted if isinstance(wanted, list) else [wanted]
+        return f"(value redacted) is not of type {', '.join(map(repr, kinds))}"
+    return f"(value redacted) fails the schema's {err.validator!r} check"
 
 
 @cache
@@ -200,36 +215,6 @@ def _core_definitions(path: str) -> dict[str, Any]:
 
     loaded: dict[str, Any] = json.loads(Path(path).read_text())
     return loaded
-
-
-class KubectlYamlLoader(yaml.SafeLoader):
-    """YAML read as kubectl reads it (sigs.k8s.io/yaml, a fork of go-yaml v2): YAML 1.1 scalars
-    as PyYAML has them, except that a timestamp stays the string it was (go-yaml gives
-    ``interface{}`` a string for it), base-60 numbers such as ``1:30`` are strings (go-yaml
-    has no base 60) and ``1e3`` is a number. One difference stays: in a flow sequence PyYAML
-    ends a plain scalar at ``:]`` (``[2001:db8::]`` is a mapping to it), go-yaml does not."""
-
-
-_TAG_INT: Final = "tag:yaml.org,2002:int"
-_TAG_FLOAT: Final = "tag:yaml.org,2002:float"
-_TAG_TIMESTAMP: Final = "tag:yaml.org,2002:timestamp"
-KubectlYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in (_TAG_INT, _TAG_FLOAT, _TAG_TIMESTAMP)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-KubectlYamlLoader.add_implicit_resolver(_TAG_INT, re.compile(
-    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"))
-# go-yaml v2 resolve.go: a float is what its yamlStyleFloat matches (so 1e3 is one), or .inf/.nan.
-KubectlYamlLoader.add_implicit_resolver(_TAG_FLOAT, re.compile(
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
-
-
-def load_documents(text: str) -> list[Any]:
-    """The non-empty documents of a multi-document YAML text, read as kubectl reads them."""
-    return [body for body in yaml.load_all(text, Loader=KubectlYamlLoader)
-            if body is not None]
 
 
 def lint_text(text: str, file: str, istio_version: str | None = None) -> list[LintProblem]:

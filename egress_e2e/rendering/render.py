@@ -21,6 +21,7 @@ from egress_e2e.core.paths import MANIFESTS_DIR
 from egress_e2e.core.redact import secret_values_hidden
 from egress_e2e.infra.ambient import DATAPLANE_MODE_LABEL, USE_WAYPOINT_LABEL
 from egress_e2e.infra.images import image
+from egress_e2e.rendering.kube_yaml import KubectlYamlLoader
 from egress_e2e.rendering.layout import CLIENT_PODS, PROTECTED_NAMESPACES, Layout
 from egress_e2e.scenario.model import Scenario, Step
 
@@ -281,7 +282,8 @@ def pattern_path(scenario_id: str, resource: str) -> str:
 def parse_documents(text: str, source: str) -> list[Document]:
     """Split rendered YAML into documents; empty ones (a false ``{% if %}``) are dropped."""
     try:
-        loaded = list(yaml.safe_load_all(text))
+        # As kubectl would read it: what the run applies is what a user's kubectl would send.
+        loaded = list(yaml.load_all(text, Loader=KubectlYamlLoader))
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)

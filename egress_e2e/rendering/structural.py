@@ -2,16 +2,16 @@
 on create with kubectl's default strict field validation.
 
 Order as in kubernetes/kubernetes staging/src/k8s.io/apiextensions-apiserver (pkg/apiserver/
-schema/defaulting, pruning, pkg/apiserver/validation, pkg/apiserver/schema/cel): defaults are
-filled in, fields the schema does not declare are reported (strict field validation rejects
-the request; without it they are pruned), then the value validations (types, enums, bounds,
-patterns, formats, list types, oneOf/anyOf/allOf/not) and every ``x-kubernetes-validations``
-rule run, unless a type, enum, required, too-long or too-many error came first: the API server
-then skips the rules and says "some validation rules were not checked" (lint says it when a rule
-would have failed, and shows the rule's own failure only when nothing blocks it). Messages follow
-the API server's ``field.Error`` forms (kube-openapi
-pkg/validation/errors), e.g. ``Invalid value: "string": spec.port in body must be of type
-integer: "string"``.
+schema/defaulting, pruning, pkg/apiserver/validation, pkg/apiserver/schema/cel): nulls the
+schema does not allow are dropped, defaults are filled in, fields the schema does not declare
+are reported (strict field validation rejects the request; without it they are pruned), then
+the value validations (types, enums, bounds, patterns, formats, list types, oneOf/anyOf/allOf/
+not) and every ``x-kubernetes-validations`` rule run, unless a type, enum, required, too-long
+or too-many error came first: the API server then skips the rules and says "some validation
+rules were not checked" (lint says it when a rule would have failed, and shows the rule's own
+failure only when nothing blocks it). Messages follow the API server's ``field.Error`` forms
+(kube-openapi pkg/validation/errors), e.g. ``Invalid value: "string": spec.port in body must be
+of type integer: "string"``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
-from egress_e2e.rendering.cel_rules import check_rule, field_path, json_type
+from egress_e2e.rendering.cel_rules import field_path, json_type, rule_failure
 
 Problem = tuple[str, str]
 Segment = str | int | tuple[str]   # field name | list index | map key
@@ -107,6 +107,32 @@ def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+def prune_nulls(schema: Mapping[str, Any], value: Any) -> Any:
+    """``value`` without the nulls the API server drops on decode, before defaulting and
+    validation: a map entry whose schema is neither nullable nor defaulted (list items stay).
+    apiextensions-apiserver pkg/apiserver/schema/defaulting/prunenulls.go
+    PruneNonNullableNullsWithoutDefaults, called by customresource_handler.go's decoder."""
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key in list(value):
+            sub: Any = None
+            if isinstance(properties, Mapping) and key in properties:
+                sub = properties[key]
+            elif isinstance(extra, Mapping):
+                sub = extra
+            if not isinstance(sub, Mapping):
+                continue
+            if value[key] is None and not sub.get("nullable") and "default" not in sub:
+                del value[key]
+            else:
+                prune_nulls(sub, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for item in value:
+            prune_nulls(schema["items"], item)
+    return value
+
+
 def apply_defaults(schema: Mapping[str, Any], value: Any) -> Any:
     """``value`` with the schema's defaults filled in (in place for containers)."""
     if isinstance(value, dict):
@@ -172,9 +198,11 @@ class _Walk:
         self.combinators(schema, value, path)
         if self.rules:
             for rule in schema.get("x-kubernetes-validations", ()):
-                message = check_rule(rule, value)
-                if message is not None:
-                    self.rule_problems.append((format_path(path) + field_path(rule), message))
+                failure = rule_failure(rule, value, str(schema.get("type", "")))
+                if failure is not None:
+                    message, at_field_path = failure
+                    where = format_path(path) + (field_path(rule) if at_field_path else "")
+                    self.rule_problems.append((where, message))
 
     def enum(self, schema: Mapping[str, Any], value: object, path: list[Segment]) -> None:
         allowed = schema.get("enum")
@@ -224,23 +252,27 @@ class _Walk:
 
     def list_type(self, schema: Mapping[str, Any], value: list[Any],
                   path: list[Segment]) -> None:
+        # apiextensions-apiserver pkg/apiserver/schema/listtype/validation.go: one Duplicate per
+        # repeated value (at its second appearance); for a map list the identity is the map keys
+        # the item sets (an absent key differs from a null one), printed as Go's %#v prints it.
         kind = schema.get("x-kubernetes-list-type")
         if kind not in ("set", "map") or not self.strict:
             return
         keys = schema.get("x-kubernetes-list-map-keys", ())
-        seen: list[object] = []
+        seen: dict[str, int] = {}
         for position, item in enumerate(value):
             if kind == "map":
                 if not isinstance(item, Mapping):
                     continue
-                identity: object = {key: item.get(key) for key in keys}
+                identity: object = {key: item[key] for key in keys if key in item}
             else:
                 identity = item
-            if any(_same_json(identity, earlier) for earlier in seen):
-                self.add([*path, position],
-                         f"Duplicate value: {json.dumps(identity, separators=(',', ':'))}")
-            else:
-                seen.append(identity)
+            text = json.dumps(identity, sort_keys=True)
+            seen[text] = seen.get(text, 0) + 1
+            if seen[text] == 2:
+                shown = go_sharp(identity) if isinstance(identity, Mapping) else \
+                    _shown(identity)
+                self.add([*path, position], f"Duplicate value: {shown}")
 
     def mapping(self, schema: Mapping[str, Any], value: Mapping[str, Any],
                 path: list[Segment]) -> None:
@@ -284,8 +316,21 @@ class _Walk:
             self.invalid(path, value, "must not validate the schema (not)")
 
 
-def _same_json(left: object, right: object) -> bool:
-    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+def go_sharp(value: object) -> str:
+    """A decoded JSON value as Go's %#v prints it inside a field.Error (keys sorted)."""
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{json.dumps(key)}:{go_sharp(item)}"
+                          for key, item in sorted(value.items()))
+        return f"map[string]interface {{}}{{{inner}}}"
+    if isinstance(value, list):
+        return f"[]interface {{}}{{{', '.join(go_sharp(item) for item in value)}}}"
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
 
 
 def _passes(schema: Mapping[str, Any], value: object, path: list[Segment]) -> bool:
@@ -296,8 +341,8 @@ def _passes(schema: Mapping[str, Any], value: object, path: list[Segment]) -> bo
 
 def validate(schema: Mapping[str, Any], body: Mapping[str, Any]) -> list[Problem]:
     """(field path, message) for each way ``body`` breaks ``schema``; ``body`` is not
-    changed (defaults go into a copy)."""
-    value = apply_defaults(schema, copy.deepcopy(dict(body)))
+    changed (null pruning and defaults work on a copy)."""
+    value = apply_defaults(schema, prune_nulls(schema, copy.deepcopy(dict(body))))
     walk = _Walk()
     walk.node(schema, value, [])
     if walk.blocking and walk.rule_problems:

@@ -31,6 +31,7 @@ from egress_e2e.scenario.expectations import (
     Status,
     StatusExpectation,
     Xfcc,
+    ZtunnelLine,
 )
 from egress_e2e.scenario.model import Check, Scenario
 
@@ -178,6 +179,8 @@ def expectation_words(expectation: Expectation) -> str:  # noqa: PLR0911 (one ca
                     else f"the fake CONNECT proxy logged no CONNECT to {where}")
         case ClusterCounter(cluster, at_least):
             return f"the gateway's cluster {cluster} opened at least {at_least} connection(s)"
+        case ZtunnelLine():
+            return _ztunnel_words(expectation)
     raise TypeError(f"unknown expectation {expectation!r}")  # pragma: no cover
 
 
@@ -214,3 +217,26 @@ def _fake_saw_words(e: FakeSaw) -> str:
     said = ", ".join(f"{name}={value!r}" for name, value in fields.items() if value is not None)
     return ("the fake internet (stamped with this run's id) saw this probe"
             + (f" with {said}" if said else ""))
+
+
+def _ztunnel_words(e: ZtunnelLine) -> str:
+    found = ("ztunnel's access log (found by the client pod as source and the probe's time "
+             "window; ztunnel logs no HTTP)")
+    if not e.present:
+        return f"{found} shows no outbound connection for this probe"
+    said = []
+    if e.via_waypoint is not None:
+        said.append("carried over HBONE to the waypoint" if e.via_waypoint
+                    else "sent straight to the destination, not over HBONE to a waypoint")
+    if e.dst_service is not None:
+        said.append(f"to service {e.dst_service!r}")
+    if e.dst_port is not None:
+        said.append(f"connected to port {e.dst_port}")
+    if e.ok is not None:
+        said.append("completed without error" if e.ok else "ended with an error")
+    if e.error_contains is not None:
+        said.append(f"its error containing {e.error_contains!r}")
+    if e.bytes_recv_at_least is not None:
+        said.append(f"at least {e.bytes_recv_at_least} byte(s) received")
+    return (f"{found} has the probe's outbound connection"
+            + (", " + ", ".join(said) if said else ""))

@@ -127,8 +127,40 @@ class ClusterCounter:
     at_least: int = 1
 
 
+@dataclass(frozen=True)
+class ZtunnelLine:
+    """ztunnel's access-log record of the probe's connection, on the client's side.
+
+    In ambient, ztunnel logs every connection once when it closes (target ``access``, message
+    ``connection complete``, ERROR level with an ``error`` field when it failed; istio/ztunnel
+    release-1.31 src/proxy/metrics.rs ``record_internal``). Its line has no HTTP fields, so it
+    is found by source and time: ``direction="outbound"``, ``src.workload`` the client pod,
+    ``src.namespace`` its namespace, logged within the probe's time window. Fields:
+
+    - ``via_waypoint``: True when ztunnel carried it over HBONE (``dst.hbone_addr`` set,
+      ``dst.addr`` on port 15008), as it does to a service's waypoint; False when it connected
+      straight to the destination (src/proxy/outbound.rs ``build_request``);
+    - ``dst_service``: ``dst.service``, the hostname of the service ztunnel matched the address
+      to (absent when no service owns it);
+    - ``dst_port``: the port of ``dst.addr``, where ztunnel actually connected;
+    - ``ok``: True when it completed without an ``error``; ``error_contains`` a text in it;
+    - ``bytes_recv_at_least``: ``bytes_recv`` (unflipped for logs: what the client received).
+
+    ``present=False`` asserts no such line within the settle window.
+    """
+
+    present: bool = True
+    via_waypoint: bool | None = None
+    dst_service: str | None = None
+    dst_port: int | None = None
+    ok: bool | None = None
+    error_contains: str | None = None
+    bytes_recv_at_least: int | None = None
+
+
 Expectation = (
     Status | CurlFails | Body | Echoed | Xfcc | LogLine | FakeSaw | ProxyConnect | ClusterCounter
+    | ZtunnelLine
 )
 
 

@@ -3,6 +3,9 @@ the precise ``file:doc: Kind/name: field: message`` line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +32,18 @@ def test_whole_catalog_lints_clean_in_both_layouts(capsys: pytest.CaptureFixture
                    for s in catalog.ALL
                    for layout in (Layout.seed(s), Layout.isolated_for(s, "lint")))
     assert documents == expected
+
+
+def test_lint_of_the_whole_catalog_takes_under_five_seconds() -> None:
+    """Issue #13's budget, for the command as a user runs it (a fresh process, imports and
+    schema bundles included)."""
+    command = Path(sys.executable).with_name("egress-e2e")
+    started = time.monotonic()
+    done = subprocess.run([str(command), "lint"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert elapsed < 5.0, f"lint took {elapsed:.1f} s"
 
 
 def test_whole_catalog_lints_clean_against_istio_1_30(capsys: pytest.CaptureFixture[str]) -> None:
@@ -206,3 +221,19 @@ def test_lint_command_on_a_directory(tmp_path: Path, capsys: pytest.CaptureFixtu
         '"string"')
     assert "in 2 document(s)" in err
     assert main(["lint", str(tmp_path / "good.yaml")]) == 0
+
+
+def test_secret_values_never_appear_in_lint_lines() -> None:
+    # A Secret's data is map[string][]byte: what is not base64 is refused on decode; a value of
+    # the wrong type is reported too. Neither line may quote the secret.
+    secret = ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/tls\n"
+              "data: {tls.key: 'PRIVATE KEY not base64!', tls.crt: 424242, ok: aGk=,\n"
+              "       wrapped: \"aGVs\\nbG8=\"}\nstringData: {other: [hunter2]}\n")
+    lines = [str(p) for p in lint.lint_text(secret, "s.yaml")]
+    assert lines == [
+        "s.yaml:1: Secret/s: data.tls.crt: (value redacted) is not of type 'string', 'null'",
+        "s.yaml:1: Secret/s: stringData.other: (value redacted) is not of type 'string', 'null'",
+        "s.yaml:1: Secret/s: data.tls.key: Invalid value: (value redacted): illegal base64 data "
+        "(the API server refuses the request while decoding it)"]
+    assert not any(secret_text in line for line in lines
+                   for secret_text in ("PRIVATE", "424242", "hunter2"))

@@ -24,6 +24,8 @@ class RecordingKube:
 
     fakes: local.LocalFakes
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    # What ``logs`` answers for a (namespace, pod) (a ztunnel's, say); empty otherwise.
+    log_texts: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def apply(self, docs: Sequence[Mapping[str, Any]]) -> None:
         self.calls.append(("apply", [dict(d) for d in docs]))
@@ -61,7 +63,7 @@ class RecordingKube:
     def logs(self, namespace: str, pod: str, container: str, *,
              since_seconds: int | None = None, previous: bool = False) -> str:
         self.calls.append(("logs", (namespace, pod, container)))
-        return ""
+        return self.log_texts.get((namespace, pod), "")
 
     def events(self, namespace: str) -> str:
         return ""

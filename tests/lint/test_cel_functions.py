@@ -138,19 +138,30 @@ def test_strings_extension() -> None:
 
 def test_rule_outcomes_and_messages() -> None:
     assert holds("self > 1", 2) is None
-    assert holds("self > 1", 1) == 'Invalid value: "integer": failed'
+    # Kubernetes >= 1.35 prints a scalar's value, omits an object's or array's.
+    assert holds("self > 1", 1) == "Invalid value: 1: failed"
+    assert holds("self != 'x'", "x") == 'Invalid value: "x": failed'
+    assert cel_rules.check_rule({"rule": "self.size() < 1", "message": " m "}, ["a"]) == \
+        "Invalid value: m"
+    assert cel_rules.check_rule({"rule": "self.size() < 1"}, {"a": 1}) == \
+        "Invalid value: failed rule: self.size() < 1"
+    assert cel_rules.check_rule({"rule": "false", "reason": "FieldValueDuplicate",
+                                 "message": "m"}, "x") == 'Duplicate value: "x"'
     reasoned = cel_rules.check_rule({"rule": "false", "message": "m",
                                      "reason": "FieldValueForbidden"}, {})
     assert reasoned == "Forbidden: m"
     expressed = cel_rules.check_rule({"rule": "self.size() < 2", "message": "m",
                                       "messageExpression": "'has ' + string(self.size())"},
                                      [1, 2, 3])
-    assert expressed == 'Invalid value: "array": has 3'
+    assert expressed == "Invalid value: has 3"
+    # An evaluation error names the schema's type and the rule's message, else its text.
     assert holds("duration(self) > duration('1ms')", "soon") == (
         'Invalid value: "string": type conversion error from \'string\' to '
+        "'google.protobuf.Duration' evaluating rule: failed")
+    assert cel_rules.check_rule({"rule": "duration(self) > duration('1ms')"}, "soon", "") == (
+        'Invalid value: "": type conversion error from \'string\' to '
         "'google.protobuf.Duration' evaluating rule: duration(self) > duration('1ms')")
     # A transition rule (oldSelf) only runs on update; lint checks a create.
     assert holds("self == oldSelf", "x") is None
     missing = holds("self.value == 'x'", {})
-    assert missing == 'Invalid value: "object": no such key: value evaluating rule: ' \
-                      "self.value == 'x'"
+    assert missing == 'Invalid value: "object": no such key: value evaluating rule: failed'

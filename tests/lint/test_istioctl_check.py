@@ -427,3 +427,15 @@ def test_lint_istioctl_with_a_scenarios_dir_checks_those_scenarios(
     assert len(made) > 1
     assert {call[0] for call in made[1:]} == {"analyze"}
     assert (len(made) - 1) % 2 == 0
+
+
+def test_path_batch_reads_documents_as_lint_does(tmp_path: Path) -> None:
+    # istioctl must be given the values lint checked: kubectl keeps a date and 1:30 as strings
+    # and an unquoted "2001:db8::" in a flow list as one string.
+    file = tmp_path / "se.yaml"
+    file.write_text("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                    "metadata: {name: se, labels: {since: 2026-01-02, at: 1:30}}\n"
+                    "spec: {hosts: [a.test], addresses: [2001:db8::]}\n")
+    (doc,) = istioctl_check.path_batch([file]).docs
+    assert doc.body["metadata"]["labels"] == {"since": "2026-01-02", "at": "1:30"}
+    assert doc.body["spec"]["addresses"] == ["2001:db8::"]

@@ -144,13 +144,13 @@ def test_typos_fail(text: str, expected: str) -> None:
     # fails its evaluation ("no such key") rather than printing its message.
     (GATEWAY.replace("protocol: TLS\n    tls: {mode: Passthrough}",
                      "protocol: HTTPS\n    tls: {mode: Terminate}"),
-     "evaluating rule: self.mode == 'Terminate' ? size(self.certificateRefs) > 0"),
+     "evaluating rule: certificateRefs or options must be specified when mode is Terminate"),
     (GATEWAY.replace("protocol: TLS\n    tls: {mode: Passthrough}",
                      "protocol: HTTPS\n    tls: {mode: Terminate, certificateRefs: []}"),
      "no such key: options evaluating rule"),
     # An IP where a hostname belongs.
     (TLSROUTE.replace("hostnames: [secure.partner.test]", "hostnames: [10.1.2.3]"),
-     'spec.hostnames: Invalid value: "array": Hostnames cannot contain an IP'),
+     "spec.hostnames: Invalid value: Hostnames cannot contain an IP"),
     # An exact path that is not absolute.
     (HTTPROUTE.replace("{type: PathPrefix, value: /v2}", "{type: Exact, value: v2}"),
      "value must be an absolute path and start with '/' when type one of ['Exact', "

@@ -182,7 +182,7 @@ INVALID = [
      SE + "spec: {hosts: [a.test], ports: [{name: p, number: 81}, {name: q, number: 81}]}\n",
      "port number cannot be duplicated"),
     ("se-port-too-high", SE + "spec: {hosts: [a.test], ports: [{name: p, number: 65536}]}\n",
-     "spec.ports[0].number: Invalid value: \"integer\": port must be between 1-65535"),
+     "spec.ports[0].number: Invalid value: 65536: port must be between 1-65535"),
     ("se-target-port-too-high",
      SE + "spec: {hosts: [a.test], ports: [{name: p, number: 81, targetPort: 70000}]}\n",
      "port must be between 1-65535"),
@@ -209,21 +209,21 @@ INVALID = [
      "Cannot set serviceAccounts with namespaces or principals"),
     ("ef-waypoint-match-outside-waypoint", EF + "spec: {configPatches: [{applyTo: HTTP_FILTER, "
      "match: {context: SIDECAR_OUTBOUND, waypoint: {filter: {name: f}}}}]}\n",
-     'spec.configPatches[0].match: Invalid value: "object": only support waypointMatch when '
+     "spec.configPatches[0].match: Invalid value: only support waypointMatch when "
      "context is WAYPOINT"),
     ("ef-listener-match-in-waypoint", EF + "spec: {configPatches: [{applyTo: HTTP_FILTER, "
      "match: {context: WAYPOINT, listener: {filterChain: {filter: {name: f}}}}}]}\n",
      "only support waypointMatch when context is WAYPOINT"),
     ("ef-waypoint-port-too-high", EF + "spec: {configPatches: [{applyTo: HTTP_FILTER, "
      "match: {context: WAYPOINT, waypoint: {portNumber: 65536}}}]}\n",
-     'spec.configPatches[0].match.waypoint.portNumber: Invalid value: "integer": port must be '
+     "spec.configPatches[0].match.waypoint.portNumber: Invalid value: 65536: port must be "
      "between 1-65535"),
     ("pa-unknown-mode", PA + "spec: {mtls: {mode: STRICTLY}}\n",
      'Unsupported value: "STRICTLY"'),
     ("pa-port-key-not-a-number", PA + "spec: {selector: {matchLabels: {app: a}}, "
      "portLevelMtls: {web: {mode: STRICT}}}\n",
      "type conversion error from 'string' to 'int' evaluating rule: "
-     "self.all(key, 0 < int(key) && int(key) <= 65535)"),
+     "port must be between 1-65535"),
     ("pa-port-level-without-selector", PA + "spec: {portLevelMtls: {'8443': {mode: STRICT}}}\n",
      "portLevelMtls requires selector"),
     ("pa-port-level-empty", PA + "spec: {selector: {matchLabels: {app: a}}, portLevelMtls: {}}\n",

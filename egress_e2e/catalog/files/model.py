@@ -204,6 +204,15 @@ DOCS: Final[dict[str, str]] = {
     "ProxyConnect.response_code": "The proxy's answer to the CONNECT.",
     "ClusterCounter.cluster": "The Envoy cluster on the gateway.",
     "ClusterCounter.at_least": "How much its cx_total must grow over the check.",
+    "ZtunnelLine.present": "false: ztunnel logs no outbound connection from the client in the "
+                           "probe's time window (within the settle window).",
+    "ZtunnelLine.via_waypoint": "true: ztunnel carried it over HBONE (dst.hbone_addr, port "
+                                "15008) to a waypoint; false: straight to the destination.",
+    "ZtunnelLine.dst_service": "dst.service: the service hostname ztunnel matched.",
+    "ZtunnelLine.dst_port": "The port of dst.addr, where ztunnel connected.",
+    "ZtunnelLine.ok": "true: connection complete without an error; false: with one.",
+    "ZtunnelLine.error_contains": "ztunnel's error field contains this.",
+    "ZtunnelLine.bytes_recv_at_least": "bytes_recv (what the client got) is at least this.",
     "GatewayProgrammed.gateway": "The Gateway API Gateway's name, in the client namespace.",
     "GatewayProgrammed.listeners": "Listener names that must each have routes attached.",
     "GatewayProgrammed.attached_routes": "At least this many (status.listeners[]."
