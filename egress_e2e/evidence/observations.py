@@ -55,7 +55,7 @@ from egress_e2e.scenario.model import Check
 
 FORMAT_VERSION: Final = 1
 # The only data plane the harness runs today (ambient would be another value).
-DATA_PLANE: Final = "sidecar"
+DATA_PLANE: Final = "sidecar"   # the default: records from before ambient runs carry none
 # Enough for an httpbin echo carrying an XFCC certificate chain; a block page is far shorter.
 BODY_LIMIT: Final = 16384
 OBSERVATIONS_DIR: Final = "observations"

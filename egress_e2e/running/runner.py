@@ -282,7 +282,8 @@ class ScenarioRun:
             gateway=gateway,
             sidecar=taps.get((client_ns, client_pod), "") if needs.sidecar_log else "",
             fake=fakes.get("nginx", "") if needs.fake_log else "",
-            proxy=fakes.get("connect-proxy", "") if needs.proxy_log else "")
+            proxy=fakes.get("connect-proxy", "") if needs.proxy_log else "",
+            ztunnel=self.observer.last_ztunnel_text() if needs.ztunnel_log else "")
 
     def keep_observation(self, check: Check, observed: verify.Observation) -> None:
         """Add the check to the scenario's record and write it. Never raises: a record that
@@ -298,7 +299,8 @@ class ScenarioRun:
                 scenario=self.scenario.id,
                 versions=observations.Versions(istio=env.istio_version,
                                                kubernetes=env.kubernetes_version,
-                                               kind=env.kind_version),
+                                               kind=env.kind_version,
+                                               data_plane=env.data_plane),
                 run_id=observed.run_id, checks=tuple(self.observed_checks))
             observations.write(whole, self.observations_path, redact=diagnostics.redact)
         except Exception as exc:
