@@ -174,6 +174,13 @@ class ScenarioRun:
                 wait_rollout(self.api, namespace, doc.name, self.timeouts.workloads)
             else:
                 self.recreate_pod(doc, namespace)
+        if self.scenario.gateway_api is not None:
+            # istiod's own Deployment for the Gateway: whether the new istiod rolls it depends
+            # on its template; after must not depend on that.
+            self.api.restart_deployment(self.layout.gateway_ns, self.layout.gateway_name,
+                                        restarted_at=stamp)
+            wait_rollout(self.api, self.layout.gateway_ns, self.layout.gateway_name,
+                         self.timeouts.workloads)
         # The gateway's pod is a new one now: the observer finds it again.
         self.observer.forget_gateway_pod()
         self.wait_workloads(self.final_workloads)

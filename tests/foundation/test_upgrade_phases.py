@@ -148,3 +148,17 @@ def test_a_scenario_one_side_of_the_upgrade_cannot_run_is_skipped(
     newer_only = replace(_scenario(REACHES_FAKE), requires_istio=">=1.31")
     with pytest.raises(pytest.skip.Exception, match=r"Istio 1.30.5, one side of the upgrade"):
         run.phase(newer_only, Phase.BEFORE)
+
+
+def test_after_restarts_istiods_own_gateway_deployment_too(fakes: local.LocalFakes,
+                                                           tmp_path: Path) -> None:
+    # A Gateway API scenario's gateway is the Deployment istiod made (<gateway>-istio, in the
+    # client namespace): not in the plan's workloads, restarted all the same.
+    run = Upgrade(fakes, tmp_path)
+    scenario = replace(_scenario(REACHES_FAKE), gateway_api="egress")
+    run.phase(scenario, Phase.BEFORE)
+    run.phase(scenario, Phase.SKEW)
+    kept = run.driver.held[scenario.id]
+    run.phase(scenario, Phase.AFTER)
+    restarted = [args for kind, args in run.kube.calls if kind == "restart"]
+    assert (kept.layout.client_ns, "egress-istio") in restarted
