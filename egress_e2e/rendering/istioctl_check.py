@@ -49,9 +49,8 @@ from egress_e2e.core.errors import (
 )
 from egress_e2e.core.proc import Runner
 from egress_e2e.infra import tools, versions
+from egress_e2e.rendering import lint
 from egress_e2e.rendering.kube_yaml import load_documents
-from egress_e2e.rendering.layout import Layout
-from egress_e2e.rendering.render import render_scenario
 from egress_e2e.scenario.model import Scenario
 
 # One istioctl run over the whole catalog takes seconds; the bound is for a hung one.
@@ -232,27 +231,16 @@ def obtain(istio_version: str | None = None, *, retry: tools.RetryPolicy | None 
 
 def catalog_batches(scenarios: Iterable[Scenario], run_id: str = "lint") -> list[Batch]:
     """Every scenario in both layouts, named as ``lint.lint_catalog`` names them."""
-    batches = []
-    for scenario in scenarios:
-        for layout in (Layout.seed(scenario), Layout.isolated_for(scenario, run_id)):
-            label = f"{scenario.id} {layout.name}"
-            docs = tuple(Source(f"manifests/{doc.source}[{label}]", doc.index, doc.body)
-                         for doc in render_scenario(scenario, layout))
-            batches.append(Batch(label, docs))
-    return batches
+    return [Batch(label, tuple(Source(lint.rendered_file(doc, label), doc.index, doc.body)
+                               for doc in docs))
+            for label, docs in lint.rendered_catalog(scenarios, run_id)]
 
 
 def path_batch(paths: Sequence[Path]) -> Batch:
     """The documents of files (directories: their *.yaml and *.yml), as one configuration.
     lint's own pass has already reported what does not read or parse; that is skipped here."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
-        elif path.exists():
-            files.append(path)
     docs: list[Source] = []
-    for file in files:
+    for file in lint.yaml_files(paths):
         try:
             # Read as lint reads it (kubectl's scalars), so istioctl gets the values lint checked.
             loaded = load_documents(file.read_text())

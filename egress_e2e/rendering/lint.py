@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -238,9 +238,8 @@ def _lint_text_counted(text: str, file: str,
     return len(loaded), problems
 
 
-def lint_paths(paths: Sequence[Path],
-               istio_version: str | None = None) -> tuple[int, list[LintProblem]]:
-    """Lint files (directories: their *.yaml and *.yml). Returns (documents, problems)."""
+def yaml_files(paths: Sequence[Path]) -> list[Path]:
+    """The files to lint: each path, or a directory's *.yaml and *.yml; one line if absent."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -249,9 +248,15 @@ def lint_paths(paths: Sequence[Path],
             files.append(path)
         else:
             raise ManifestError(f"lint: no such file or directory: {path}")
+    return files
+
+
+def lint_paths(paths: Sequence[Path],
+               istio_version: str | None = None) -> tuple[int, list[LintProblem]]:
+    """Lint files (directories: their *.yaml and *.yml). Returns (documents, problems)."""
     count = 0
     problems: list[LintProblem] = []
-    for file in files:
+    for file in yaml_files(paths):
         try:
             text = file.read_text()
         except (OSError, UnicodeDecodeError) as exc:
@@ -262,14 +267,27 @@ def lint_paths(paths: Sequence[Path],
     return count, problems
 
 
+def rendered_file(doc: Document, label: str) -> str:
+    """How a rendered document's lines name it: ``manifests/<source>[<label>]``."""
+    return f"manifests/{doc.source}[{label}]"
+
+
 def lint_rendered(docs: Iterable[Document], label: str,
                   istio_version: str | None = None) -> list[LintProblem]:
     """Lint rendered documents; ``file`` reads ``manifests/<source>[<label>]``."""
     problems: list[LintProblem] = []
     for doc in docs:
-        problems.extend(lint_document(doc.body, f"manifests/{doc.source}[{label}]", doc.index,
+        problems.extend(lint_document(doc.body, rendered_file(doc, label), doc.index,
                                       istio_version))
     return problems
+
+
+def rendered_catalog(scenarios: Iterable[Scenario], run_id: str = "lint"
+                     ) -> Iterator[tuple[str, list[Document]]]:
+    """Every scenario rendered in both layouts, as (``<id> <layout>`` label, documents)."""
+    for scenario in scenarios:
+        for layout in (Layout.seed(scenario), Layout.isolated_for(scenario, run_id)):
+            yield f"{scenario.id} {layout.name}", render_scenario(scenario, layout)
 
 
 def lint_catalog(scenarios: Iterable[Scenario], run_id: str = "lint",
@@ -277,9 +295,7 @@ def lint_catalog(scenarios: Iterable[Scenario], run_id: str = "lint",
     """Render every scenario in both layouts and lint the result: (documents, problems)."""
     count = 0
     problems: list[LintProblem] = []
-    for scenario in scenarios:
-        for layout in (Layout.seed(scenario), Layout.isolated_for(scenario, run_id)):
-            docs = render_scenario(scenario, layout)
-            count += len(docs)
-            problems.extend(lint_rendered(docs, f"{scenario.id} {layout.name}", istio_version))
+    for label, docs in rendered_catalog(scenarios, run_id):
+        count += len(docs)
+        problems.extend(lint_rendered(docs, label, istio_version))
     return count, problems
