@@ -4,6 +4,7 @@ hand it to xdist workers as JSON."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import tempfile
@@ -211,22 +212,23 @@ class _Setup:
     def cluster_name(self, release: versions_mod.IstioRelease) -> str:
         if self.settings.cluster_name:
             return self.settings.cluster_name
-        plan = self.upgrade_plan(versions_mod.load())
-        if plan:
-            return plan.cluster_name()
+        if self.upgrade_plan:
+            return self.upgrade_plan.cluster_name()
         name = cluster.default_cluster_name(release)
         # Ambient gets a cluster of its own: a sidecar mesh is never turned into an ambient one.
         return f"{name}-ambient" if self.settings.data_plane == "ambient" else name
 
-    def upgrade_plan(self, versions: versions_mod.Versions) -> upgrade.UpgradePlan | None:
+    @functools.cached_property
+    def upgrade_plan(self) -> upgrade.UpgradePlan | None:
+        """An upgrade run's plan, made once (preflight has already refused a bad pair)."""
         if not self.settings.upgrade_from:
             return None
-        return upgrade.plan_upgrade(versions, self.settings.upgrade_from,
+        return upgrade.plan_upgrade(versions_mod.load(), self.settings.upgrade_from,
                                     self.settings.istio_version, self.settings.upgrade_method)
 
     def install_release(self, versions: versions_mod.Versions) -> versions_mod.IstioRelease:
         """What this session installs: an upgrade run's source release, else the one asked."""
-        plan = self.upgrade_plan(versions)
+        plan = self.upgrade_plan
         return plan.source if plan else versions.istio(self.settings.istio_version)
 
     def cluster_key(self, versions: versions_mod.Versions) -> tuple[str, str]:
@@ -243,7 +245,7 @@ class _Setup:
         """Docker, pinned tools, a kind cluster, and the pinned Istio on it."""
         settings, timer = self.settings, self.timer
         release = self.install_release(versions)
-        plan = self.upgrade_plan(versions)
+        plan = self.upgrade_plan
         with timer.phase("preflight", "Docker engine answers"):
             # Exported as DOCKER_HOST when found through a context or a fallback socket, so
             # kind, the docker CLI and testcontainers talk to the engine that answered here.
