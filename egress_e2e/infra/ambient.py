@@ -167,18 +167,13 @@ def wait_for_ambient(fetch_deployment: istio.FetchDeployment, fetch_daemonset: F
     Each poll reads the objects again (kubectl get -o json); bounded by ``timeout``; on giving
     up the error carries the last observation of each.
     """
-    start = clock()
-
     def states() -> list[Readiness]:
         seen = [deployment_readiness(ISTIOD, fetch_deployment(namespace, ISTIOD))]
         seen += [daemonset_readiness(n, fetch_daemonset(namespace, n)) for n in daemonsets]
         return seen
 
-    until(states, lambda seen: all(s.ready for s in seen),
-          what=f"Istio ambient in {namespace} not ready", timeout=timeout, interval=interval,
-          describe=lambda seen: "last seen: " + "; ".join(s.observation for s in seen),
-          clock=clock, pause=pause)
-    return clock() - start
+    return istio.wait_ready(states, what=f"Istio ambient in {namespace} not ready",
+                            timeout=timeout, interval=interval, clock=clock, pause=pause)
 
 
 def get_daemonset_argv(kubectl: Path | str, kubeconfig: Path, namespace: str, name: str

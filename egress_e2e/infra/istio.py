@@ -334,13 +334,19 @@ def wait_for_deployments(fetch: FetchDeployment, names: Sequence[str], *, timeou
 
     Bounded by ``timeout``; on giving up, the error carries the last observation of each.
     """
+    return wait_ready(lambda: [deployment_readiness(n, fetch(namespace, n)) for n in names],
+                      what=f"Istio in {namespace} not ready", timeout=timeout,
+                      interval=interval, clock=clock, pause=pause)
+
+
+def wait_ready(states: Callable[[], Sequence[Readiness]], *, what: str, timeout: float,
+               interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+               pause: Callable[[float], None] = time.sleep) -> float:
+    """Poll ``states`` until every one is ready; the seconds it took. Bounded by ``timeout``;
+    on giving up the error carries the last observation of each."""
     start = clock()
-
-    def states() -> list[Readiness]:
-        return [deployment_readiness(n, fetch(namespace, n)) for n in names]
-
-    until(states, lambda seen: all(s.ready for s in seen),
-          what=f"Istio in {namespace} not ready", timeout=timeout, interval=interval,
+    until(states, lambda seen: all(s.ready for s in seen), what=what, timeout=timeout,
+          interval=interval,
           describe=lambda seen: "last seen: " + "; ".join(s.observation for s in seen),
           clock=clock, pause=pause)
     return clock() - start
