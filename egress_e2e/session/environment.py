@@ -291,7 +291,7 @@ class _Setup:
                                 run=proc.logging_to(self.logs_dir / "kubectl.log"))
 
     def check_gateway_api_crds(self, versions: versions_mod.Versions, istio_version: str,
-                               kubeconfig: Path) -> None:
+                               api: KubeApi) -> None:
         """Someone else's cluster: say in one line when its Gateway API CRDs do not fit the
         Istio there (absent, another version or channel); the run goes on."""
         try:
@@ -301,7 +301,7 @@ class _Setup:
                             "CRDs are not checked")
             return
         misfit = gateway_api.fit_line(pin, pin_minor(istio_version),
-                                      gateway_api.read_installed(KubeClient(kubeconfig)))
+                                      gateway_api.read_installed(api))
         if misfit is not None:
             self.timer.emit(f"[gateway-api] {misfit}")
 
@@ -326,7 +326,7 @@ class _Setup:
         kubeconfig = self.settings.existing_kubeconfig
         if kubeconfig is None:
             raise ConfigError("internal: existing() without --existing-kubeconfig")
-        KubeClient(kubeconfig)  # a kubeconfig that does not load fails here, in one line
+        api = KubeClient(kubeconfig)  # a kubeconfig that does not load fails here, in one line
         found = istio.detect_existing(kubeconfig, self.settings.istio_version, versions)
         self.timer.emit(found.message)
         # Not our install: its outbound mode is set per scenario namespace instead; its access
@@ -339,7 +339,7 @@ class _Setup:
             raise ClusterError(f"the mesh on {kubeconfig} does not suit the scenarios: "
                                f"{'; '.join(problems)}; set meshConfig.accessLogFile=/dev/stdout"
                                f" (and --access-log-encoding to match) and run again")
-        self.check_gateway_api_crds(versions, found.version, kubeconfig)
+        self.check_gateway_api_crds(versions, found.version, api)
         if self.settings.data_plane == "ambient":
             state = ambient.daemonset_readiness(ambient.ZTUNNEL, ambient.kubectl_fetcher(
                 kubeconfig, "daemonset")(istio.NAMESPACE, ambient.ZTUNNEL))
